@@ -80,20 +80,23 @@ fn main() -> ExitCode {
 }
 
 fn file_name(path: &str) -> &str {
-    Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path)
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
 }
 
 /// Messages about the file name disagreeing with the content (never errors: the content decides).
 fn name_warnings(path: &str, report: &Report) -> Vec<String> {
     let hints = NameHints::parse(file_name(path));
     let mut out = Vec::new();
-    if let (Some(named), Some(v)) = (hints.build, report.target_version) {
-        if named != v.version.build {
-            out.push(format!(
-                "the file name says build {named}, but the content installs build {} ({}); trust the content",
-                v.version.build, v.version
-            ));
-        }
+    if let (Some(named), Some(v)) = (hints.build, report.target_version)
+        && named != v.version.build
+    {
+        out.push(format!(
+            "the file name says build {named}, but the content installs build {} ({}); trust the content",
+            v.version.build, v.version
+        ));
     }
     if let Some(base) = hints.diff_base {
         out.push(format!(
@@ -212,7 +215,11 @@ fn print_tree(path: &str, r: &Report) {
     let verdict = if r.is_valid() { "VALID" } else { "INVALID" };
     println!("{path}: {} bytes, {}: {verdict}", r.size, r.kind.name());
     match r.target_version {
-        Some(t) => println!("  target version: {} (ATI1 will read {})", t.version, t.version.ati1()),
+        Some(t) => println!(
+            "  target version: {} (ATI1 will read {})",
+            t.version,
+            t.version.ati1()
+        ),
         None => println!("  target version: not found in the content"),
     }
     if let Some(e) = &r.elf {
@@ -234,10 +241,17 @@ fn print_tree(path: &str, r: &Report) {
         let inner = format!("{indent}         ");
         match c.payload {
             Payload::Raw => {}
-            Payload::FlashFullHeader => println!("{inner}FFF! full header (layout not public; not interpreted)"),
-            Payload::Opaque(m) => println!("{inner}payload starts with {m}: not interpreted (e.g. a diff)"),
+            Payload::FlashFullHeader => {
+                println!("{inner}FFF! full header (layout not public; not interpreted)")
+            }
+            Payload::Opaque(m) => {
+                println!("{inner}payload starts with {m}: not interpreted (e.g. a diff)")
+            }
             Payload::Flash(f) => {
-                let order = f.trailer_order.map(|o| format!(", {o:?}-endian words")).unwrap_or_default();
+                let order = f
+                    .trailer_order
+                    .map(|o| format!(", {o:?}-endian words"))
+                    .unwrap_or_default();
                 println!(
                     "{inner}FFF! payload {} bytes, trailer {} {}{order}",
                     f.payload_len,
@@ -246,13 +260,19 @@ fn print_tree(path: &str, r: &Report) {
                 );
                 match f.content {
                     FlashContent::Elf(e) => println!("{inner}{}", elf_line(&e)),
-                    FlashContent::Ielf { elf_offset, elf_len, elf } => {
+                    FlashContent::Ielf {
+                        elf_offset,
+                        elf_len,
+                        elf,
+                    } => {
                         println!("{inner}IELF: ELF at +{elf_offset}, {elf_len} bytes");
                         if let Some(e) = elf {
                             println!("{inner}{}", elf_line(&e));
                         }
                     }
-                    FlashContent::Opaque(m) => println!("{inner}payload starts with {m}: not interpreted"),
+                    FlashContent::Opaque(m) => {
+                        println!("{inner}payload starts with {m}: not interpreted")
+                    }
                     FlashContent::NotChecked => {}
                 }
             }
@@ -270,7 +290,10 @@ fn print_tree(path: &str, r: &Report) {
 }
 
 fn elf_line(e: &ElfInfo) -> String {
-    let version = e.version.map(|v| format!(", version {v}")).unwrap_or_else(|| ", no .versionString".into());
+    let version = e
+        .version
+        .map(|v| format!(", version {v}"))
+        .unwrap_or_else(|| ", no .versionString".into());
     format!(
         "ELF32 {}-endian, machine 0x{:x}, {} segments, {} sections{version}",
         if e.big_endian { "big" } else { "little" },

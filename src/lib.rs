@@ -4,11 +4,18 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(
     not(test),
-    deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
 )]
 
 #[cfg(all(feature = "defmt", feature = "log"))]
-compile_error!("features `defmt` and `log` are mutually exclusive: enable at most one logging back-end");
+compile_error!(
+    "features `defmt` and `log` are mutually exclusive: enable at most one logging back-end"
+);
 
 pub mod image;
 pub mod storage;

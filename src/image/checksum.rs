@@ -51,7 +51,13 @@ fn fold(x: u64) -> u64 {
 impl Fletcher32 {
     /// A fresh accumulator consuming words in `order`.
     pub const fn new(order: WordOrder) -> Self {
-        Self { s1: 0xFFFF, s2: 0xFFFF, words_since_fold: 0, pending: None, order }
+        Self {
+            s1: 0xFFFF,
+            s2: 0xFFFF,
+            words_since_fold: 0,
+            pending: None,
+            order,
+        }
     }
 
     #[inline]
@@ -209,7 +215,8 @@ mod tests {
 
     #[test]
     fn fletcher_matches_modular_reference_for_all_split_points() {
-        let data: [u8; 1501] = core::array::from_fn(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]);
+        let data: [u8; 1501] =
+            core::array::from_fn(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3]);
         for order in [WordOrder::Big, WordOrder::Little] {
             for len in [0, 1, 2, 3, 719, 720, 721, 1440, 1500, 1501] {
                 let want = reference(order, &data[..len]);
@@ -228,9 +235,18 @@ mod tests {
     #[test]
     fn fletcher_odd_byte_is_high_byte_in_big_order() {
         // One odd byte 0x01: s1 = 0xFFFF + 0x0100 -> folds to 0x0100; s2 = 0xFFFF + 0x100FF -> 0x0100 + ... .
-        assert_eq!(Fletcher32::checksum(WordOrder::Big, &[0x01]), reference(WordOrder::Big, &[0x01]));
-        assert_eq!(Fletcher32::checksum(WordOrder::Big, &[0x01]) & 0xFFFF, 0x0100);
-        assert_eq!(Fletcher32::checksum(WordOrder::Little, &[0x01]) & 0xFFFF, 0x0001);
+        assert_eq!(
+            Fletcher32::checksum(WordOrder::Big, &[0x01]),
+            reference(WordOrder::Big, &[0x01])
+        );
+        assert_eq!(
+            Fletcher32::checksum(WordOrder::Big, &[0x01]) & 0xFFFF,
+            0x0100
+        );
+        assert_eq!(
+            Fletcher32::checksum(WordOrder::Little, &[0x01]) & 0xFFFF,
+            0x0001
+        );
     }
 
     #[test]

@@ -1,27 +1,6 @@
 //! ELF32 shape checks for Sequans loaders (`updater.elf`, `mtools.elf`) and for the ELF inside a
-//! package's flash image, and extraction of the `.versionString` section.
-//!
-//! ## ELF32 header fields checked (offsets from the ELF start; multi-byte fields in the ELF's byte order)
-//!
-//! | offset | size | field | required |
-//! |---|---|---|---|
-//! | 0 | 4 | magic | `7f 45 4c 46` |
-//! | 4 | 1 | class | 1 (ELF32; Sequans images are 32-bit) |
-//! | 5 | 1 | data | 1 little-endian (GM02S `mtools.elf`) or 2 big-endian (SQN3330) |
-//! | 6 | 1 | ident version | 1 |
-//! | 16 | 2 | `e_type` | 2 (executable) |
-//! | 18 | 2 | `e_machine` | 0xA7 (Andes NDS32) |
-//! | 24 | 4 | `e_entry` | reported |
-//! | 28 / 32 | 4 / 4 | `e_phoff` / `e_shoff` | tables inside the ELF's region |
-//! | 40 | 2 | `e_ehsize` | 52 |
-//! | 42 / 44 | 2 / 2 | `e_phentsize` / `e_phnum` | 32 when `e_phnum > 0` |
-//! | 46 / 48 | 2 / 2 | `e_shentsize` / `e_shnum` | 40 when `e_shnum > 0` |
-//! | 50 | 2 | `e_shstrndx` | `< e_shnum` when there are sections |
-//!
-//! Every segment's file bytes (`p_offset + p_filesz`) and every section's bytes (`sh_offset + sh_size`,
-//! except `SHT_NOBITS`) must lie inside the region. The ELF may be followed (CATM1 fff payload) or, via
-//! `IELF`, preceded (NB1 fff payload) by raw flash data, so the region may be larger than the ELF.
-//! The version is the `x.y.z.w [NNNNN]` text at the start of the `.versionString` section.
+//! package's flash image, and extraction of the `.versionString` section. The checked fields are the
+//! "ELF32" table in `docs/image-format.md`.
 
 use super::problem::{ContainerRef, ProblemKind};
 use super::read::{Checked, bad, read_array, read_into};
@@ -45,12 +24,26 @@ struct Order {
 
 impl Order {
     fn u16(self, b: &[u8], at: usize) -> u16 {
-        let bytes: [u8; 2] = b.get(at..at + 2).and_then(|s| s.try_into().ok()).unwrap_or([0; 2]);
-        if self.big { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) }
+        let bytes: [u8; 2] = b
+            .get(at..at + 2)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; 2]);
+        if self.big {
+            u16::from_be_bytes(bytes)
+        } else {
+            u16::from_le_bytes(bytes)
+        }
     }
     fn u32(self, b: &[u8], at: usize) -> u32 {
-        let bytes: [u8; 4] = b.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or([0; 4]);
-        if self.big { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
+        let bytes: [u8; 4] = b
+            .get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .unwrap_or([0; 4]);
+        if self.big {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        }
     }
 }
 
@@ -66,14 +59,31 @@ impl Region<'_> {
     fn span<E>(&self, what: &'static str, index: u16, rel: u32, len: u32) -> Checked<u32, E> {
         let end = u64::from(rel) + u64::from(len);
         if end > u64::from(self.limit) {
-            return bad(self.base, self.container, ProblemKind::ElfOutOfBounds { what, index, end, limit: self.limit });
+            return bad(
+                self.base,
+                self.container,
+                ProblemKind::ElfOutOfBounds {
+                    what,
+                    index,
+                    end,
+                    limit: self.limit,
+                },
+            );
         }
         // rel < limit and base + limit is inside the file (checked by the caller).
         Ok(self.base.saturating_add(rel))
     }
 
     fn field<T, E>(&self, field: &'static str, expected: u32, found: u32) -> Checked<T, E> {
-        bad(self.base, self.container, ProblemKind::ElfField { field, expected, found })
+        bad(
+            self.base,
+            self.container,
+            ProblemKind::ElfField {
+                field,
+                expected,
+                found,
+            },
+        )
     }
 }
 
@@ -85,17 +95,29 @@ pub(crate) fn check<S: ImageSource>(
     limit: u32,
     container: Option<&ContainerRef>,
 ) -> Checked<ElfInfo, S::Error> {
-    let region = Region { base, limit, container };
+    let region = Region {
+        base,
+        limit,
+        container,
+    };
     if limit < EHDR_LEN {
         return bad(
             base,
             container,
-            ProblemKind::HeaderTruncated { what: "ELF header", needed: EHDR_LEN, available: limit },
+            ProblemKind::HeaderTruncated {
+                what: "ELF header",
+                needed: EHDR_LEN,
+                available: limit,
+            },
         );
     }
     let h: [u8; 52] = read_array(src, base)?;
     if h[..4] != *b"\x7fELF" {
-        return region.field("magic", 0x7f45_4c46, u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+        return region.field(
+            "magic",
+            0x7f45_4c46,
+            u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
+        );
     }
     if h[4] != 1 {
         return region.field("class (1 = ELF32)", 1, u32::from(h[4]));
@@ -115,7 +137,11 @@ pub(crate) fn check<S: ImageSource>(
         return bad(base, container, ProblemKind::ElfNotSequans { machine });
     }
     if e_type != ET_EXEC {
-        return region.field("e_type (2 = executable)", u32::from(ET_EXEC), u32::from(e_type));
+        return region.field(
+            "e_type (2 = executable)",
+            u32::from(ET_EXEC),
+            u32::from(e_type),
+        );
     }
     let entry = o.u32(&h, 24);
     let phoff = o.u32(&h, 28);
@@ -140,7 +166,12 @@ pub(crate) fn check<S: ImageSource>(
         region.span::<S::Error>("program header table", 0, phoff, table_len)?;
         grow(phoff + table_len);
         for i in 0..phnum {
-            let at = region.span("program header", i, phoff + u32::from(i) * u32::from(PHDR_LEN), u32::from(PHDR_LEN))?;
+            let at = region.span(
+                "program header",
+                i,
+                phoff + u32::from(i) * u32::from(PHDR_LEN),
+                u32::from(PHDR_LEN),
+            )?;
             let p: [u8; 32] = read_array(src, at)?;
             let (p_offset, p_filesz) = (o.u32(&p, 4), o.u32(&p, 16));
             if p_filesz > 0 {
@@ -157,29 +188,38 @@ pub(crate) fn check<S: ImageSource>(
             return region.field("e_shentsize", u32::from(SHDR_LEN), u32::from(shentsize));
         }
         if shstrndx >= shnum {
-            return region.field("e_shstrndx (must be < e_shnum)", u32::from(shnum) - 1, u32::from(shstrndx));
+            return region.field(
+                "e_shstrndx (must be < e_shnum)",
+                u32::from(shnum) - 1,
+                u32::from(shstrndx),
+            );
         }
         let table_len = u32::from(shnum) * u32::from(SHDR_LEN);
         region.span::<S::Error>("section header table", 0, shoff, table_len)?;
         grow(shoff + table_len);
         let section = |i: u16| shoff + u32::from(i) * u32::from(SHDR_LEN);
         let strtab: [u8; 40] = read_array(src, region.base + section(shstrndx))?;
-        let (str_type, str_off, str_size) = (o.u32(&strtab, 4), o.u32(&strtab, 16), o.u32(&strtab, 20));
+        let (str_type, str_off, str_size) =
+            (o.u32(&strtab, 4), o.u32(&strtab, 16), o.u32(&strtab, 20));
         if str_type != SHT_STRTAB {
             return region.field("section name table type (3 = STRTAB)", SHT_STRTAB, str_type);
         }
         region.span::<S::Error>("section", shstrndx, str_off, str_size)?;
         for i in 0..shnum {
             let s: [u8; 40] = read_array(src, region.base + section(i))?;
-            let (name, sh_type, sh_off, sh_size) = (o.u32(&s, 0), o.u32(&s, 4), o.u32(&s, 16), o.u32(&s, 20));
+            let (name, sh_type, sh_off, sh_size) =
+                (o.u32(&s, 0), o.u32(&s, 4), o.u32(&s, 16), o.u32(&s, 20));
             if sh_type == SHT_NOBITS || sh_size == 0 {
                 continue;
             }
             let at = region.span("section", i, sh_off, sh_size)?;
             grow(sh_off + sh_size);
-            if version.is_none() && name_is(src, &region, str_off, str_size, name, VERSION_SECTION)? {
+            if version.is_none() && name_is(src, &region, str_off, str_size, name, VERSION_SECTION)?
+            {
                 let mut text = [0u8; 40];
-                let n = text.len().min(usize::try_from(sh_size).unwrap_or(usize::MAX));
+                let n = text
+                    .len()
+                    .min(usize::try_from(sh_size).unwrap_or(usize::MAX));
                 let text = text.get_mut(..n).unwrap_or_default();
                 read_into(src, at, text)?;
                 version = FirmwareVersion::parse_prefix(text);
@@ -223,5 +263,7 @@ fn name_is<S: ImageSource>(
     };
     // str_off + str_size is inside the region (checked by the caller) and name_off + need <= str_size.
     read_into(src, region.base + str_off + name_off, buf)?;
-    Ok(buf.split_last().is_some_and(|(&nul, name)| nul == 0 && name == want))
+    Ok(buf
+        .split_last()
+        .is_some_and(|(&nul, name)| nul == 0 && name == want))
 }

@@ -66,7 +66,9 @@ impl Report {
 
     /// The main firmware package, if any.
     pub fn firmware_package(&self) -> Option<&Container> {
-        self.containers.iter().find(|c| c.component == Some(Component::Firmware))
+        self.containers
+            .iter()
+            .find(|c| c.component == Some(Component::Firmware))
     }
 
     fn push_problem(&mut self, p: Problem) {
@@ -87,7 +89,12 @@ impl Report {
 /// [`MAX_CONTAINERS`].
 pub fn inspect<S: ImageSource>(source: &mut S, buf: &mut [u8]) -> Result<Report, S::Error> {
     let len = source.len();
-    let mut walk = Walk { src: source, len, report: Report::new(len), checks: heapless::Vec::new() };
+    let mut walk = Walk {
+        src: source,
+        len,
+        report: Report::new(len),
+        checks: heapless::Vec::new(),
+    };
     match walk.structure() {
         Ok(()) => {}
         Err(Fail::Io(e)) => return Err(e),
@@ -95,7 +102,11 @@ pub fn inspect<S: ImageSource>(source: &mut S, buf: &mut [u8]) -> Result<Report,
     }
     walk.classify();
     let mut fallback = [0u8; 64];
-    let buf = if buf.len() < fallback.len() { &mut fallback[..] } else { buf };
+    let buf = if buf.len() < fallback.len() {
+        &mut fallback[..]
+    } else {
+        buf
+    };
     walk.verify_checks(buf)?;
     walk.report.problems.sort_unstable_by_key(|p| p.offset);
     Ok(walk.report)
@@ -152,25 +163,44 @@ impl<S: ImageSource> Walk<'_, S> {
             self.report.kind = ImageKind::Elf;
             let info = info?;
             self.report.elf = Some(info);
-            self.report.target_version =
-                info.version.zip(info.version_offset).map(|(version, offset)| TargetVersion { version, offset });
+            self.report.target_version = info
+                .version
+                .zip(info.version_offset)
+                .map(|(version, offset)| TargetVersion { version, offset });
             return Ok(());
         }
         if n < 4 {
             return bad(
                 0,
                 None,
-                ProblemKind::HeaderTruncated { what: "container header", needed: 18, available: self.len },
+                ProblemKind::HeaderTruncated {
+                    what: "container header",
+                    needed: 18,
+                    available: self.len,
+                },
             );
         }
-        self.sequence(Area { start: 0, end: self.len, ends_at_eof: true }, 0, None)
+        self.sequence(
+            Area {
+                start: 0,
+                end: self.len,
+                ends_at_eof: true,
+            },
+            0,
+            None,
+        )
     }
 
     fn classify(&mut self) {
         if self.report.kind != ImageKind::Unknown {
             return;
         }
-        let top = self.report.containers.iter().filter(|c| c.depth == 0).count();
+        let top = self
+            .report
+            .containers
+            .iter()
+            .filter(|c| c.depth == 0)
+            .count();
         self.report.kind = match self.report.containers.first() {
             Some(c) if c.magic == Magic::PACK => ImageKind::Dup,
             Some(_) if top >= 2 => ImageKind::Dup,
@@ -180,13 +210,21 @@ impl<S: ImageSource> Walk<'_, S> {
     }
 
     /// Walks consecutive containers filling `area`.
-    fn sequence(&mut self, area: Area, depth: u8, parent: Option<&ContainerRef>) -> Checked<(), S::Error> {
+    fn sequence(
+        &mut self,
+        area: Area,
+        depth: u8,
+        parent: Option<&ContainerRef>,
+    ) -> Checked<(), S::Error> {
         let mut offset = area.start;
         // Bounded: every container is at least 16 bytes long and at most MAX_CONTAINERS are accepted.
         while offset < area.end {
             let index = self.container(offset, area, depth, parent)?;
-            let Some(c) = self.report.containers.get(index) else { break };
-            let (total, magic, data_offset, data_len) = (c.total_len, c.magic, c.data_offset, c.data_len);
+            let Some(c) = self.report.containers.get(index) else {
+                break;
+            };
+            let (total, magic, data_offset, data_len) =
+                (c.total_len, c.magic, c.data_offset, c.data_len);
             let end = u64::from(offset) + total;
             let truncated = end > u64::from(area.end);
             if magic == Magic::PACK {
@@ -225,7 +263,11 @@ impl<S: ImageSource> Walk<'_, S> {
         let room = area.end - offset;
         let short = |what: &'static str, needed: u32| {
             let kind = if area.ends_at_eof {
-                ProblemKind::HeaderTruncated { what, needed, available: room }
+                ProblemKind::HeaderTruncated {
+                    what,
+                    needed,
+                    available: room,
+                }
             } else {
                 ProblemKind::ChildOverrunsParent {
                     child_end: u64::from(offset) + u64::from(needed),
@@ -249,7 +291,13 @@ impl<S: ImageSource> Walk<'_, S> {
             1 => 20,
             2 => 16,
             3 => 18,
-            found => return bad(offset, parent, ProblemKind::UnsupportedCabaVersion { found }),
+            found => {
+                return bad(
+                    offset,
+                    parent,
+                    ProblemKind::UnsupportedCabaVersion { found },
+                );
+            }
         };
         let what = match format {
             1 => "CABA v1 header",
@@ -263,7 +311,11 @@ impl<S: ImageSource> Walk<'_, S> {
         let data_len = le32(&h, 8);
         let (sig_type, sig_size, descr_size) = match format {
             1 => (SignatureType::Fletcher32, 4u16, 0u16),
-            _ => (SignatureType::from_code(le16(&h, 12)), le16(&h, 14), if format == 3 { le16(&h, 16) } else { 0 }),
+            _ => (
+                SignatureType::from_code(le16(&h, 12)),
+                le16(&h, 14),
+                if format == 3 { le16(&h, 16) } else { 0 },
+            ),
         };
         let mut description = Description::default();
         let mut problems: heapless::Vec<ProblemKind, 2> = heapless::Vec::new();
@@ -273,11 +325,18 @@ impl<S: ImageSource> Walk<'_, S> {
             }
             let mut raw = [0u8; MAX_DESCRIPTION + 1];
             let keep = raw.len().min(usize::from(descr_size));
-            read_into(self.src, offset + header_len, raw.get_mut(..keep).unwrap_or_default())?;
+            read_into(
+                self.src,
+                offset + header_len,
+                raw.get_mut(..keep).unwrap_or_default(),
+            )?;
             description = Description::from_bytes(raw.get(..keep).unwrap_or_default());
-            let [last]: [u8; 1] = read_array(self.src, offset + header_len + u32::from(descr_size) - 1)?;
+            let [last]: [u8; 1] =
+                read_array(self.src, offset + header_len + u32::from(descr_size) - 1)?;
             if last != 0 {
-                let _ = problems.push(ProblemKind::DescriptionNotTerminated { declared: descr_size });
+                let _ = problems.push(ProblemKind::DescriptionNotTerminated {
+                    declared: descr_size,
+                });
             }
         }
         let head_total = header_len + u32::from(descr_size);
@@ -296,18 +355,35 @@ impl<S: ImageSource> Walk<'_, S> {
             data_len,
             total_len,
             component: None,
-            signature: Signature { ty: sig_type, status: SignatureStatus::NotChecked },
+            signature: Signature {
+                ty: sig_type,
+                status: SignatureStatus::NotChecked,
+            },
             header_crc: None,
             payload: Payload::Raw,
         };
-        let me = container_ref(&container);
         let end = u64::from(offset) + total_len;
+        // Name the component even of a package cut short, as long as its type word is there.
+        let word_end = u64::from(data_offset) + 4;
+        if magic == Magic::UPGR && data_len >= 4 && word_end <= u64::from(area.end) {
+            let word: [u8; 4] = read_array(self.src, data_offset)?;
+            container.component = Some(Component::from_word(u32::from_le_bytes(word)));
+        } else if magic == Magic::UPGR && data_len < 4 {
+            let _ = problems.push(ProblemKind::MissingComponentWord { data_len });
+        }
+        let me = container_ref(&container);
         let overrun = if end <= u64::from(area.end) {
             None
         } else if area.ends_at_eof {
-            Some(ProblemKind::Truncated { declared_end: end, file_len: self.len })
+            Some(ProblemKind::Truncated {
+                declared_end: end,
+                file_len: self.len,
+            })
         } else {
-            Some(ProblemKind::ChildOverrunsParent { child_end: end, parent_end: area.end })
+            Some(ProblemKind::ChildOverrunsParent {
+                child_end: end,
+                parent_end: area.end,
+            })
         };
         let index = self.report.containers.len();
         if overrun.is_none() {
@@ -315,27 +391,41 @@ impl<S: ImageSource> Walk<'_, S> {
                 self.register_v1(index, offset, &h, data_offset, data_len, &mut container)?;
             } else {
                 let signed_end = data_offset + data_len;
-                self.register_signature(index, offset, signed_end, sig_type, sig_size, &me, &mut container)?;
-            }
-            if magic == Magic::UPGR {
-                if data_len >= 4 {
-                    let word: [u8; 4] = read_array(self.src, data_offset)?;
-                    container.component = Some(Component::from_word(u32::from_le_bytes(word)));
-                } else {
-                    let _ = problems.push(ProblemKind::MissingComponentWord { data_len });
-                }
+                self.register_signature(
+                    index,
+                    offset,
+                    signed_end,
+                    sig_type,
+                    sig_size,
+                    &me,
+                    &mut container,
+                )?;
             }
         }
         if self.report.containers.push(container).is_err() {
-            return bad(offset, parent, ProblemKind::TooManyContainers { max: MAX_CONTAINERS as u32 });
+            return bad(
+                offset,
+                parent,
+                ProblemKind::TooManyContainers {
+                    max: MAX_CONTAINERS as u32,
+                },
+            );
         }
         for kind in problems {
-            self.report.push_problem(Problem { offset, container: Some(me.clone()), kind });
+            self.report.push_problem(Problem {
+                offset,
+                container: Some(me.clone()),
+                kind,
+            });
         }
         match overrun {
             // A PACK cut short is walked further (its intact packages are still checked).
             Some(kind) if magic == Magic::PACK && area.ends_at_eof => {
-                self.report.push_problem(Problem { offset, container: Some(me), kind });
+                self.report.push_problem(Problem {
+                    offset,
+                    container: Some(me),
+                    kind,
+                });
                 Ok(index)
             }
             Some(kind) => bad(offset, Some(&me), kind),
@@ -360,13 +450,19 @@ impl<S: ImageSource> Walk<'_, S> {
         c.header_crc = Some(if computed == stored_hcrc {
             SignatureStatus::Valid
         } else {
-            SignatureStatus::Mismatch { stored: stored_hcrc, computed }
+            SignatureStatus::Mismatch {
+                stored: stored_hcrc,
+                computed,
+            }
         });
         if computed != stored_hcrc {
             self.report.push_problem(Problem {
                 offset,
                 container: Some(container_ref(c)),
-                kind: ProblemKind::HeaderCrcMismatch { stored: stored_hcrc, computed },
+                kind: ProblemKind::HeaderCrcMismatch {
+                    stored: stored_hcrc,
+                    computed,
+                },
             });
         }
         self.add_check(Check {
@@ -391,16 +487,26 @@ impl<S: ImageSource> Walk<'_, S> {
         me: &ContainerRef,
         c: &mut Container,
     ) -> Checked<(), S::Error> {
-        let problem = |kind| Problem { offset: signed_end, container: Some(me.clone()), kind };
+        let problem = |kind| Problem {
+            offset: signed_end,
+            container: Some(me.clone()),
+            kind,
+        };
         if let SignatureType::Unknown(found) = ty {
-            self.report.push_problem(problem(ProblemKind::UnknownSignatureType { found }));
+            self.report
+                .push_problem(problem(ProblemKind::UnknownSignatureType { found }));
             c.signature.status = SignatureStatus::Unverifiable;
             return Ok(());
         }
         if let Some(expected) = ty.required_size()
             && expected != size
         {
-            self.report.push_problem(problem(ProblemKind::SignatureSizeMismatch { ty, expected, found: size }));
+            self.report
+                .push_problem(problem(ProblemKind::SignatureSizeMismatch {
+                    ty,
+                    expected,
+                    found: size,
+                }));
             return Ok(());
         }
         let acc = match ty {
@@ -412,7 +518,8 @@ impl<S: ImageSource> Walk<'_, S> {
             SignatureType::Crc32 => Accumulator::Crc(Crc32::new()),
             SignatureType::Ecdsa256 | SignatureType::RsaSha256 | SignatureType::Unknown(_) => {
                 c.signature.status = SignatureStatus::Unverifiable;
-                self.report.push_problem(problem(ProblemKind::UnverifiableSignature { ty }));
+                self.report
+                    .push_problem(problem(ProblemKind::UnverifiableSignature { ty }));
                 return Ok(());
             }
         };
@@ -435,8 +542,12 @@ impl<S: ImageSource> Walk<'_, S> {
 
     /// Looks inside an intact `UPGR`: the `FFF!` flash image of updater / fff / pxl packages.
     fn payload(&mut self, index: usize) -> Checked<(), S::Error> {
-        let Some(c) = self.report.containers.get(index) else { return Ok(()) };
-        let Some(component) = c.component else { return Ok(()) };
+        let Some(c) = self.report.containers.get(index) else {
+            return Ok(());
+        };
+        let Some(component) = c.component else {
+            return Ok(());
+        };
         let me = container_ref(c);
         let body = c.data_offset + 4;
         let body_len = c.data_len - 4;
@@ -455,7 +566,11 @@ impl<S: ImageSource> Walk<'_, S> {
             return bad(
                 body,
                 Some(&me),
-                ProblemKind::HeaderTruncated { what: "FFF! header", needed: 40, available: body_len },
+                ProblemKind::HeaderTruncated {
+                    what: "FFF! header",
+                    needed: 40,
+                    available: body_len,
+                },
             );
         }
         let features = le32(&head, 8);
@@ -470,18 +585,36 @@ impl<S: ImageSource> Walk<'_, S> {
         let mut image = FlashImage {
             offset: body,
             payload_len,
-            trailer: Signature { ty: trailer_ty, status: SignatureStatus::NotChecked },
+            trailer: Signature {
+                ty: trailer_ty,
+                status: SignatureStatus::NotChecked,
+            },
             trailer_order: None,
             content: FlashContent::NotChecked,
         };
         if declared != u64::from(body_len) {
             self.set_payload(index, Payload::Flash(image));
-            return bad(body, Some(&me), ProblemKind::FlashLengthMismatch { declared, available: body_len });
+            return bad(
+                body,
+                Some(&me),
+                ProblemKind::FlashLengthMismatch {
+                    declared,
+                    available: body_len,
+                },
+            );
         }
         // declared == body_len, so everything below stays inside the package.
         let payload = body + 40;
         let signed_end = payload + payload_len;
-        self.register_trailer(index, body, signed_end, trailer_ty, trailer_size, &me, &mut image)?;
+        self.register_trailer(
+            index,
+            body,
+            signed_end,
+            trailer_ty,
+            trailer_size,
+            &me,
+            &mut image,
+        )?;
         let content = self.flash_content(payload, payload_len, &me);
         image.content = match content {
             Ok(content) => content,
@@ -492,7 +625,9 @@ impl<S: ImageSource> Walk<'_, S> {
             }
         };
         let found_version = match image.content {
-            FlashContent::Elf(e) | FlashContent::Ielf { elf: Some(e), .. } => e.version.zip(e.version_offset),
+            FlashContent::Elf(e) | FlashContent::Ielf { elf: Some(e), .. } => {
+                e.version.zip(e.version_offset)
+            }
             _ => None,
         };
         if component == Component::Firmware
@@ -516,11 +651,20 @@ impl<S: ImageSource> Walk<'_, S> {
         me: &ContainerRef,
         image: &mut FlashImage,
     ) -> Checked<(), S::Error> {
-        let problem = |kind| Problem { offset: signed_end, container: Some(me.clone()), kind };
+        let problem = |kind| Problem {
+            offset: signed_end,
+            container: Some(me.clone()),
+            kind,
+        };
         if let Some(expected) = ty.required_size()
             && expected != size
         {
-            self.report.push_problem(problem(ProblemKind::SignatureSizeMismatch { ty, expected, found: size }));
+            self.report
+                .push_problem(problem(ProblemKind::SignatureSizeMismatch {
+                    ty,
+                    expected,
+                    found: size,
+                }));
             return Ok(());
         }
         let acc = match ty {
@@ -528,50 +672,86 @@ impl<S: ImageSource> Walk<'_, S> {
                 image.trailer.status = SignatureStatus::Absent;
                 return Ok(());
             }
-            SignatureType::Fletcher32 => {
-                Accumulator::FletcherBoth(Fletcher32::new(WordOrder::Big), Fletcher32::new(WordOrder::Little))
-            }
+            SignatureType::Fletcher32 => Accumulator::FletcherBoth(
+                Fletcher32::new(WordOrder::Big),
+                Fletcher32::new(WordOrder::Little),
+            ),
             SignatureType::Crc32 => Accumulator::Crc(Crc32::new()),
             SignatureType::Unknown(found) => {
                 image.trailer.status = SignatureStatus::Unverifiable;
-                self.report.push_problem(problem(ProblemKind::UnknownSignatureType { found }));
+                self.report
+                    .push_problem(problem(ProblemKind::UnknownSignatureType { found }));
                 return Ok(());
             }
             SignatureType::Ecdsa256 | SignatureType::RsaSha256 => {
                 image.trailer.status = SignatureStatus::Unverifiable;
-                self.report.push_problem(problem(ProblemKind::UnverifiableSignature { ty }));
+                self.report
+                    .push_problem(problem(ProblemKind::UnverifiableSignature { ty }));
                 return Ok(());
             }
         };
         let stored: [u8; 4] = read_array(self.src, signed_end)?;
-        self.add_check(Check { start, end: signed_end, stored: u32::from_le_bytes(stored), acc, target: Target::Trailer(index) });
+        self.add_check(Check {
+            start,
+            end: signed_end,
+            stored: u32::from_le_bytes(stored),
+            acc,
+            target: Target::Trailer(index),
+        });
         Ok(())
     }
 
     /// Identifies the flash payload: a plain ELF, an `IELF`-wrapped ELF, or something opaque.
-    fn flash_content(&mut self, payload: u32, payload_len: u32, me: &ContainerRef) -> Checked<FlashContent, S::Error> {
+    fn flash_content(
+        &mut self,
+        payload: u32,
+        payload_len: u32,
+        me: &ContainerRef,
+    ) -> Checked<FlashContent, S::Error> {
         let mut head = [0u8; 16];
         let n = head.len().min(payload_len as usize);
         read_into(self.src, payload, head.get_mut(..n).unwrap_or_default())?;
         let magic = Magic(magic_at(&head, 0));
         if n >= 4 && magic == Magic::ELF {
-            return Ok(FlashContent::Elf(elf::check(self.src, payload, payload_len, Some(me))?));
+            return Ok(FlashContent::Elf(elf::check(
+                self.src,
+                payload,
+                payload_len,
+                Some(me),
+            )?));
         }
         if n >= 4 && magic == Magic::IELF {
             if n < 16 {
                 return bad(
                     payload,
                     Some(me),
-                    ProblemKind::HeaderTruncated { what: "IELF header", needed: 16, available: payload_len },
+                    ProblemKind::HeaderTruncated {
+                        what: "IELF header",
+                        needed: 16,
+                        available: payload_len,
+                    },
                 );
             }
             let (elf_offset, elf_len) = (le32(&head, 4), le32(&head, 8));
-            let fits = elf_offset >= 16 && u64::from(elf_offset) + u64::from(elf_len) <= u64::from(payload_len);
+            let fits = elf_offset >= 16
+                && u64::from(elf_offset) + u64::from(elf_len) <= u64::from(payload_len);
             if !fits {
-                return bad(payload, Some(me), ProblemKind::IelfOutOfBounds { elf_offset, elf_len, payload_len });
+                return bad(
+                    payload,
+                    Some(me),
+                    ProblemKind::IelfOutOfBounds {
+                        elf_offset,
+                        elf_len,
+                        payload_len,
+                    },
+                );
             }
             let elf = elf::check(self.src, payload + elf_offset, elf_len, Some(me))?;
-            return Ok(FlashContent::Ielf { elf_offset, elf_len, elf: Some(elf) });
+            return Ok(FlashContent::Ielf {
+                elf_offset,
+                elf_len,
+                elf: Some(elf),
+            });
         }
         Ok(FlashContent::Opaque(magic))
     }
@@ -584,9 +764,10 @@ impl<S: ImageSource> Walk<'_, S> {
 
     /// One sequential pass over `[first check start, last check end)` feeding every check it overlaps.
     fn verify_checks(&mut self, buf: &mut [u8]) -> Result<(), S::Error> {
-        let (Some(start), Some(end)) =
-            (self.checks.iter().map(|c| c.start).min(), self.checks.iter().map(|c| c.end).max())
-        else {
+        let (Some(start), Some(end)) = (
+            self.checks.iter().map(|c| c.start).min(),
+            self.checks.iter().map(|c| c.end).max(),
+        ) else {
             return Ok(());
         };
         let mut offset = start;
@@ -594,12 +775,18 @@ impl<S: ImageSource> Walk<'_, S> {
         // Bounded: advances by at least one byte (buf is non-empty) per iteration, up to `end`.
         while offset < end {
             let want = buf.len().min((end - offset) as usize);
-            let Some(chunk) = buf.get_mut(..want) else { break };
+            let Some(chunk) = buf.get_mut(..want) else {
+                break;
+            };
             match read_exact_at(self.src, offset, chunk) {
                 Ok(()) => {}
                 Err(ReadExactError::Source(e)) => return Err(e),
                 Err(ReadExactError::UnexpectedEnd { offset: at }) => {
-                    self.report.push_problem(Problem { offset: at, container: None, kind: ProblemKind::SourceEnded { at } });
+                    self.report.push_problem(Problem {
+                        offset: at,
+                        container: None,
+                        kind: ProblemKind::SourceEnded { at },
+                    });
                     complete = false;
                     break;
                 }
@@ -611,7 +798,9 @@ impl<S: ImageSource> Walk<'_, S> {
                 if from >= to {
                     continue;
                 }
-                let Some(part) = chunk.get((from - offset) as usize..(to - offset) as usize) else { continue };
+                let Some(part) = chunk.get((from - offset) as usize..(to - offset) as usize) else {
+                    continue;
+                };
                 match &mut check.acc {
                     Accumulator::Fletcher(f) => f.update(part),
                     Accumulator::FletcherBoth(big, little) => {
@@ -646,14 +835,23 @@ impl<S: ImageSource> Walk<'_, S> {
                     (SignatureStatus::Valid, Some(WordOrder::Little), None)
                 } else {
                     (
-                        SignatureStatus::Mismatch { stored, computed: b },
+                        SignatureStatus::Mismatch {
+                            stored,
+                            computed: b,
+                        },
                         None,
-                        Some(ProblemKind::FlashTrailerMismatch { stored, computed_big: b, computed_little: l }),
+                        Some(ProblemKind::FlashTrailerMismatch {
+                            stored,
+                            computed_big: b,
+                            computed_little: l,
+                        }),
                     )
                 }
             }
         };
-        let Some(c) = self.report.containers.get_mut(check.target_index()) else { return };
+        let Some(c) = self.report.containers.get_mut(check.target_index()) else {
+            return;
+        };
         match check.target {
             Target::Trailer(_) => {
                 if let Payload::Flash(image) = &mut c.payload {
@@ -665,7 +863,11 @@ impl<S: ImageSource> Walk<'_, S> {
         }
         if let Some(kind) = kind {
             let me = container_ref(c);
-            self.report.push_problem(Problem { offset: check.end, container: Some(me), kind });
+            self.report.push_problem(Problem {
+                offset: check.end,
+                container: Some(me),
+                kind,
+            });
         }
     }
 }
@@ -679,14 +881,31 @@ impl Check {
 }
 
 /// Verdict of a single-algorithm check.
-fn compare(ty: SignatureType, stored: u32, computed: u32) -> (SignatureStatus, Option<WordOrder>, Option<ProblemKind>) {
+fn compare(
+    ty: SignatureType,
+    stored: u32,
+    computed: u32,
+) -> (SignatureStatus, Option<WordOrder>, Option<ProblemKind>) {
     if stored == computed {
         (SignatureStatus::Valid, None, None)
     } else {
-        (SignatureStatus::Mismatch { stored, computed }, None, Some(ProblemKind::SignatureMismatch { ty, stored, computed }))
+        (
+            SignatureStatus::Mismatch { stored, computed },
+            None,
+            Some(ProblemKind::SignatureMismatch {
+                ty,
+                stored,
+                computed,
+            }),
+        )
     }
 }
 
 fn container_ref(c: &Container) -> ContainerRef {
-    ContainerRef { offset: c.offset, magic: c.magic, description: c.description.clone(), component: c.component }
+    ContainerRef {
+        offset: c.offset,
+        magic: c.magic,
+        description: c.description.clone(),
+        component: c.component,
+    }
 }

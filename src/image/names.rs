@@ -42,9 +42,15 @@ impl<'a> NameHints<'a> {
             return hints;
         }
         let mut tokens = stem.split(['-', '_']).filter(|t| !t.is_empty());
-        hints.family = tokens.next().filter(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
+        hints.family = tokens
+            .next()
+            .filter(|t| t.bytes().any(|b| b.is_ascii_alphabetic()));
         for token in stem.split(['-', '_']) {
-            if let Some(v) = token.strip_prefix("LR").or_else(|| token.strip_prefix("UE")).and_then(dotted) {
+            if let Some(v) = token
+                .strip_prefix("LR")
+                .or_else(|| token.strip_prefix("UE"))
+                .and_then(dotted)
+            {
                 hints.version = Some(v);
             } else if let Some(build) = number(token, 4, 7) {
                 hints.build = Some(build);
@@ -59,12 +65,16 @@ impl<'a> NameHints<'a> {
 }
 
 fn is_image_extension(ext: &str) -> bool {
-    ["dup", "elf", "bin"].iter().any(|e| ext.eq_ignore_ascii_case(e))
+    ["dup", "elf", "bin"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(e))
 }
 
 fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| s.get(prefix.len()..)).flatten()
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| s.get(prefix.len()..))
+        .flatten()
 }
 
 /// All-digit token of `min..=max` digits.
@@ -94,13 +104,25 @@ mod tests {
     #[test]
     fn vendor_names() {
         let h = NameHints::parse("CATM1-38638.dup");
-        assert_eq!((h.family, h.build, h.diff_base, h.version), (Some("CATM1"), Some(38638), None, None));
+        assert_eq!(
+            (h.family, h.build, h.diff_base, h.version),
+            (Some("CATM1"), Some(38638), None, None)
+        );
         let h = NameHints::parse("/sd/NB1-41019-1.dup");
-        assert_eq!((h.family, h.build, h.step), (Some("NB1"), Some(41019), Some(1)));
+        assert_eq!(
+            (h.family, h.build, h.step),
+            (Some("NB1"), Some(41019), Some(1))
+        );
         let h = NameHints::parse("upgdiff_33080-to-39529.dup");
-        assert_eq!((h.family, h.build, h.diff_base), (None, Some(39529), Some(33080)));
+        assert_eq!(
+            (h.family, h.build, h.diff_base),
+            (None, Some(39529), Some(33080))
+        );
         let h = NameHints::parse("GM02RB6Q_LR8.0.5.13-59577.dup");
-        assert_eq!((h.family, h.version, h.build), (Some("GM02RB6Q"), Some([8, 0, 5, 13]), Some(59577)));
+        assert_eq!(
+            (h.family, h.version, h.build),
+            (Some("GM02RB6Q"), Some([8, 0, 5, 13]), Some(59577))
+        );
         let h = NameHints::parse("mtools-61488.elf");
         assert_eq!((h.family, h.build), (Some("mtools"), Some(61488)));
         let h = NameHints::parse("FIRMWARE.DUP");

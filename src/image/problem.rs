@@ -188,18 +188,24 @@ impl ProblemKind {
             SignatureMismatch { .. } | HeaderCrcMismatch { .. } | FlashTrailerMismatch { .. } => {
                 "the file is corrupted: copy it again from the original download"
             }
-            UnknownMagic { .. } => "this is not a Sequans .dup/.elf firmware file (or its start is damaged)",
+            UnknownMagic { .. } => {
+                "this is not a Sequans .dup/.elf firmware file (or its start is damaged)"
+            }
             UnverifiableSignature { .. } => {
                 "this signature type cannot be checked without the vendor key; the modem checks it itself"
             }
             ElfNotSequans { .. } => {
                 "this ELF is not a Sequans loader: use updater.elf (SQN3330) or mtools.elf (GM02S)"
             }
-            TooManyContainers { .. } => "this file holds far more packages than any Sequans image; it is not a valid .dup",
+            TooManyContainers { .. } => {
+                "this file holds far more packages than any Sequans image; it is not a valid .dup"
+            }
             UnsupportedCabaVersion { .. } | UnknownSignatureType { .. } => {
                 "this container format is newer than this tool or the file is damaged; report it with the file name"
             }
-            _ => "the file's internal sizes disagree: it is damaged or not a Sequans image; copy it again",
+            _ => {
+                "the file's internal sizes disagree: it is damaged or not a Sequans image; copy it again"
+            }
         }
     }
 }
@@ -209,66 +215,138 @@ impl fmt::Display for ProblemKind {
         use ProblemKind::*;
         match *self {
             Empty => f.write_str("the file is empty (expected a .dup package or a loader ELF)"),
-            HeaderTruncated { what, needed, available } => {
-                write!(f, "{what} cut short: expected {needed} bytes, found {available} before the end of the file")
+            HeaderTruncated {
+                what,
+                needed,
+                available,
+            } => {
+                write!(
+                    f,
+                    "{what} cut short: expected {needed} bytes, found {available} before the end of the file"
+                )
             }
-            Truncated { declared_end, file_len } => write!(
+            Truncated {
+                declared_end,
+                file_len,
+            } => write!(
                 f,
                 "truncated: the container declares {declared_end} bytes up to its end, but the file ends at {file_len} ({} bytes missing)",
                 declared_end.saturating_sub(u64::from(file_len))
             ),
-            ChildOverrunsParent { child_end, parent_end } => write!(
+            ChildOverrunsParent {
+                child_end,
+                parent_end,
+            } => write!(
                 f,
                 "nested sizes disagree: this package ends at offset {child_end}, past the end of its PACK's data at {parent_end}"
             ),
             UnknownMagic { found } => {
-                write!(f, "unknown magic {found}: expected PACK, UPGR or an ELF header (7f 45 4c 46)")
+                write!(
+                    f,
+                    "unknown magic {found}: expected PACK, UPGR or an ELF header (7f 45 4c 46)"
+                )
             }
             UnsupportedCabaVersion { found } => {
-                write!(f, "unsupported CABA header version {found}: expected 1, 2 or 3")
+                write!(
+                    f,
+                    "unsupported CABA header version {found}: expected 1, 2 or 3"
+                )
             }
             DescriptionNotTerminated { declared } => {
                 write!(f, "description of {declared} bytes is not NUL-terminated")
             }
-            NestedPack => f.write_str("a PACK inside a PACK: expected only UPGR packages inside a PACK"),
+            NestedPack => {
+                f.write_str("a PACK inside a PACK: expected only UPGR packages inside a PACK")
+            }
             TooManyContainers { max } => write!(f, "more than {max} containers"),
-            SignatureSizeMismatch { ty, expected, found } => {
-                write!(f, "{ty} signature declared with {found} bytes: expected {expected}")
+            SignatureSizeMismatch {
+                ty,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "{ty} signature declared with {found} bytes: expected {expected}"
+                )
             }
             UnknownSignatureType { found } => {
-                write!(f, "unknown signature type {found}: expected 0 (none), 1 (Fletcher-32), 2, 3 or 4 (CRC-32)")
+                write!(
+                    f,
+                    "unknown signature type {found}: expected 0 (none), 1 (Fletcher-32), 2, 3 or 4 (CRC-32)"
+                )
             }
-            SignatureMismatch { ty, stored, computed } => {
-                write!(f, "{ty} signature mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}")
+            SignatureMismatch {
+                ty,
+                stored,
+                computed,
+            } => {
+                write!(
+                    f,
+                    "{ty} signature mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}"
+                )
             }
             HeaderCrcMismatch { stored, computed } => {
-                write!(f, "CABA v1 header checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}")
+                write!(
+                    f,
+                    "CABA v1 header checksum mismatch: stored 0x{stored:08x}, computed 0x{computed:08x}"
+                )
             }
-            UnverifiableSignature { ty } => write!(f, "{ty} signature present but not verifiable here"),
+            UnverifiableSignature { ty } => {
+                write!(f, "{ty} signature present but not verifiable here")
+            }
             MissingComponentWord { data_len } => {
-                write!(f, "package data of {data_len} bytes cannot hold its 4-byte component type")
+                write!(
+                    f,
+                    "package data of {data_len} bytes cannot hold its 4-byte component type"
+                )
             }
-            FlashLengthMismatch { declared, available } => write!(
+            FlashLengthMismatch {
+                declared,
+                available,
+            } => write!(
                 f,
                 "FFF! header declares {declared} bytes (header + payload + trailer), the package has {available}"
             ),
-            FlashTrailerMismatch { stored, computed_big, computed_little } => write!(
+            FlashTrailerMismatch {
+                stored,
+                computed_big,
+                computed_little,
+            } => write!(
                 f,
                 "FFF! trailer mismatch: stored 0x{stored:08x}, computed 0x{computed_big:08x} (big-endian words) / 0x{computed_little:08x} (little-endian words)"
             ),
-            IelfOutOfBounds { elf_offset, elf_len, payload_len } => write!(
+            IelfOutOfBounds {
+                elf_offset,
+                elf_len,
+                payload_len,
+            } => write!(
                 f,
                 "IELF places its ELF at {elf_offset}..{} but the payload has {payload_len} bytes",
                 u64::from(elf_offset) + u64::from(elf_len)
             ),
-            ElfField { field, expected, found } => {
+            ElfField {
+                field,
+                expected,
+                found,
+            } => {
                 write!(f, "ELF {field} is {found}: expected {expected}")
             }
             ElfNotSequans { machine } => {
-                write!(f, "ELF machine 0x{machine:x}: expected 0xa7 (Andes NDS32, every Sequans image)")
+                write!(
+                    f,
+                    "ELF machine 0x{machine:x}: expected 0xa7 (Andes NDS32, every Sequans image)"
+                )
             }
-            ElfOutOfBounds { what, index, end, limit } => {
-                write!(f, "ELF {what} {index} ends at {end}, past the {limit} bytes of the ELF")
+            ElfOutOfBounds {
+                what,
+                index,
+                end,
+                limit,
+            } => {
+                write!(
+                    f,
+                    "ELF {what} {index} ends at {end}, past the {limit} bytes of the ELF"
+                )
             }
             SourceEnded { at } => write!(f, "the file could not be read past offset {at}"),
         }

@@ -13,38 +13,61 @@ pub(crate) enum Fail<E> {
 pub(crate) type Checked<T, E> = Result<T, Fail<E>>;
 
 /// A problem at `offset`, optionally inside `container`.
-pub(crate) fn bad<T, E>(offset: u32, container: Option<&ContainerRef>, kind: ProblemKind) -> Checked<T, E> {
-    Err(Fail::Bad(Problem { offset, container: container.cloned(), kind }))
+pub(crate) fn bad<T, E>(
+    offset: u32,
+    container: Option<&ContainerRef>,
+    kind: ProblemKind,
+) -> Checked<T, E> {
+    Err(Fail::Bad(Problem {
+        offset,
+        container: container.cloned(),
+        kind,
+    }))
 }
 
 /// Reads exactly `N` bytes at `offset`; a short source becomes [`ProblemKind::SourceEnded`].
-pub(crate) fn read_array<S: ImageSource, const N: usize>(src: &mut S, offset: u32) -> Checked<[u8; N], S::Error> {
+pub(crate) fn read_array<S: ImageSource, const N: usize>(
+    src: &mut S,
+    offset: u32,
+) -> Checked<[u8; N], S::Error> {
     let mut out = [0u8; N];
     read_into(src, offset, &mut out)?;
     Ok(out)
 }
 
 /// Fills `buf` from `offset`; a short source becomes [`ProblemKind::SourceEnded`].
-pub(crate) fn read_into<S: ImageSource>(src: &mut S, offset: u32, buf: &mut [u8]) -> Checked<(), S::Error> {
+pub(crate) fn read_into<S: ImageSource>(
+    src: &mut S,
+    offset: u32,
+    buf: &mut [u8],
+) -> Checked<(), S::Error> {
     match read_exact_at(src, offset, buf) {
         Ok(()) => Ok(()),
         Err(ReadExactError::Source(e)) => Err(Fail::Io(e)),
-        Err(ReadExactError::UnexpectedEnd { offset: at }) => bad(at, None, ProblemKind::SourceEnded { at }),
+        Err(ReadExactError::UnexpectedEnd { offset: at }) => {
+            bad(at, None, ProblemKind::SourceEnded { at })
+        }
     }
 }
 
 /// Little-endian `u16` at a constant position of a header array (0 if out of range, which the callers'
 /// constant offsets never are).
 pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2).and_then(|s| s.try_into().ok()).map_or(0, u16::from_le_bytes)
+    b.get(at..at + 2)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u16::from_le_bytes)
 }
 
 /// Little-endian `u32`, as [`le16`].
 pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_le_bytes)
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
 /// Four bytes at `at` (zeros if out of range).
 pub(crate) fn magic_at(b: &[u8], at: usize) -> [u8; 4] {
-    b.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or([0; 4])
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .unwrap_or([0; 4])
 }

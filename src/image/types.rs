@@ -22,7 +22,7 @@ impl Magic {
 }
 
 impl fmt::Display for Magic {
-    /// Printable ASCII as text (`PACK`), anything else as hex (`0x7f454c46`).
+    /// Printable ASCII as text (`PACK`), anything else as hex bytes (`7f 45 4c 46`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.iter().all(|b| b.is_ascii_graphic()) {
             for &b in &self.0 {
@@ -30,7 +30,8 @@ impl fmt::Display for Magic {
             }
             Ok(())
         } else {
-            write!(f, "0x{:08x}", u32::from_be_bytes(self.0))
+            let [a, b, c, d] = self.0;
+            write!(f, "{a:02x} {b:02x} {c:02x} {d:02x}")
         }
     }
 }
@@ -247,7 +248,11 @@ impl Description {
     pub fn from_bytes(raw: &[u8]) -> Self {
         let mut d = Self::default();
         for &b in raw.iter().take_while(|&&b| b != 0) {
-            let c = if b == b' ' || b.is_ascii_graphic() { char::from(b) } else { '?' };
+            let c = if b == b' ' || b.is_ascii_graphic() {
+                char::from(b)
+            } else {
+                '?'
+            };
             if d.text.push(c).is_err() {
                 d.truncated = true;
                 break;
@@ -334,7 +339,9 @@ fn take_number(s: &[u8], max_digits: usize) -> Option<(u32, &[u8])> {
         return None;
     }
     let (num, rest) = s.split_at_checked(digits)?;
-    let value = num.iter().try_fold(0u32, |acc, &d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))?;
+    let value = num.iter().try_fold(0u32, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })?;
     Some((value, rest))
 }
 

@@ -14,7 +14,9 @@ impl<'a> MemImage<'a> {
     /// Wraps `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
         let len = bytes.len().min(u32::MAX as usize);
-        Self { bytes: bytes.get(..len).unwrap_or_default() }
+        Self {
+            bytes: bytes.get(..len).unwrap_or_default(),
+        }
     }
 
     /// The wrapped bytes.
@@ -60,6 +62,9 @@ mod tests {
         assert_eq!(img.read_at(u32::MAX, &mut buf), Ok(0));
         assert_eq!(read_exact_at(&mut img, 1, &mut buf), Ok(()));
         assert_eq!(buf, [2, 3, 4]);
-        assert_eq!(read_exact_at(&mut img, 4, &mut buf), Err(ReadExactError::UnexpectedEnd { offset: 5 }));
+        assert_eq!(
+            read_exact_at(&mut img, 4, &mut buf),
+            Err(ReadExactError::UnexpectedEnd { offset: 5 })
+        );
     }
 }

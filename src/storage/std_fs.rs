@@ -31,7 +31,11 @@ impl FileImage {
                 format!("file is {bytes} bytes; images must be smaller than 4 GiB"),
             )
         })?;
-        Ok(Self { file, len, position: 0 })
+        Ok(Self {
+            file,
+            len,
+            position: 0,
+        })
     }
 }
 
@@ -51,8 +55,11 @@ impl ImageSource for FileImage {
             self.position = u64::from(offset);
         }
         let want = buf.len().min((self.len - offset) as usize);
+        let Some(buf) = buf.get_mut(..want) else {
+            return Ok(0);
+        };
         let n = loop {
-            match self.file.read(&mut buf[..want]) {
+            match self.file.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other?,
             }
