@@ -10,8 +10,7 @@ use modem_upgrade::storage::{ImageSource, MemImage};
 
 fn inspect_bytes(bytes: &[u8]) -> Report {
     // A deliberately odd scratch size so chunk edges fall inside words and headers.
-    let mut scratch = [0u8; 333];
-    inspect(&mut MemImage::new(bytes), &mut scratch).expect("in-memory sources cannot fail")
+    modem_upgrade::image::inspect_bytes(bytes, &mut [0u8; 333])
 }
 
 fn kinds(r: &Report) -> Vec<ProblemKind> {

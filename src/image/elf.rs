@@ -3,7 +3,7 @@
 //! "ELF32" table in `docs/image-format.md`.
 
 use super::problem::{ContainerRef, ProblemKind};
-use super::read::{Checked, bad, read_array, read_into};
+use super::read::{Checked, bad, bytes_at, read_array, read_into};
 use super::types::{ElfInfo, FirmwareVersion};
 use crate::storage::ImageSource;
 
@@ -24,10 +24,7 @@ struct Order {
 
 impl Order {
     fn u16(self, b: &[u8], at: usize) -> u16 {
-        let bytes: [u8; 2] = b
-            .get(at..at + 2)
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or([0; 2]);
+        let bytes = bytes_at(b, at);
         if self.big {
             u16::from_be_bytes(bytes)
         } else {
@@ -35,10 +32,7 @@ impl Order {
         }
     }
     fn u32(self, b: &[u8], at: usize) -> u32 {
-        let bytes: [u8; 4] = b
-            .get(at..at + 4)
-            .and_then(|s| s.try_into().ok())
-            .unwrap_or([0; 4]);
+        let bytes = bytes_at(b, at);
         if self.big {
             u32::from_be_bytes(bytes)
         } else {

@@ -4,7 +4,7 @@
 use super::checksum::{Crc32, Fletcher32, WordOrder};
 use super::elf;
 use super::problem::{ContainerRef, Problem, ProblemKind};
-use super::read::{Checked, Fail, bad, le16, le32, magic_at, read_array, read_into};
+use super::read::{Checked, Fail, bad, bytes_at, le16, le32, read_array, read_into};
 use super::types::*;
 use crate::storage::{ImageSource, ReadExactError, read_exact_at};
 
@@ -110,6 +110,15 @@ pub fn inspect<S: ImageSource>(source: &mut S, buf: &mut [u8]) -> Result<Report,
     walk.verify_checks(buf)?;
     walk.report.problems.sort_unstable_by_key(|p| p.offset);
     Ok(walk.report)
+}
+
+/// [`inspect`] for an image already in memory (for example in memory-mapped MCU flash).
+///
+/// Not generic, so it is compiled into the library itself: the `thumbv7em-none-eabihf` CI build
+/// therefore generates the reader's code, not only type-checks it.
+pub fn inspect_bytes(bytes: &[u8], scratch: &mut [u8]) -> Report {
+    let Ok(report) = inspect(&mut crate::storage::MemImage::new(bytes), scratch);
+    report
 }
 
 /// A region whose checksum is verified during the sequential pass.
@@ -282,7 +291,7 @@ impl<S: ImageSource> Walk<'_, S> {
         let mut h = [0u8; 20];
         let n = h.len().min(room as usize);
         read_into(self.src, offset, h.get_mut(..n).unwrap_or_default())?;
-        let magic = Magic(magic_at(&h, 0));
+        let magic = Magic(bytes_at(&h, 0));
         if magic != Magic::PACK && magic != Magic::UPGR {
             return bad(offset, parent, ProblemKind::UnknownMagic { found: magic });
         }
@@ -391,14 +400,13 @@ impl<S: ImageSource> Walk<'_, S> {
                 self.register_v1(index, offset, &h, data_offset, data_len, &mut container)?;
             } else {
                 let signed_end = data_offset + data_len;
-                self.register_signature(
-                    index,
+                container.signature.status = self.register(
+                    Target::Signature(index),
                     offset,
                     signed_end,
                     sig_type,
                     sig_size,
                     &me,
-                    &mut container,
                 )?;
             }
         }
@@ -475,63 +483,70 @@ impl<S: ImageSource> Walk<'_, S> {
         Ok(())
     }
 
-    /// Registers a signature covering `[start, signed_end)`, stored right after it.
+    /// Registers the check of a signature (or trailer) covering `[start, signed_end)` and stored right
+    /// after it, and returns its status until the pass settles it.
     #[allow(clippy::too_many_arguments)]
-    fn register_signature(
+    fn register(
         &mut self,
-        index: usize,
+        target: Target,
         start: u32,
         signed_end: u32,
         ty: SignatureType,
         size: u16,
         me: &ContainerRef,
-        c: &mut Container,
-    ) -> Checked<(), S::Error> {
-        let problem = |kind| Problem {
-            offset: signed_end,
-            container: Some(me.clone()),
-            kind,
+    ) -> Checked<SignatureStatus, S::Error> {
+        let fletcher = match target {
+            Target::Signature(_) => Accumulator::Fletcher(Fletcher32::new(WordOrder::Big)),
+            // `FFF!` trailers: SQN3330 uses big-endian words, GM02S little-endian; compute both.
+            Target::Trailer(_) => Accumulator::FletcherBoth(
+                Fletcher32::new(WordOrder::Big),
+                Fletcher32::new(WordOrder::Little),
+            ),
         };
-        if let SignatureType::Unknown(found) = ty {
-            self.report
-                .push_problem(problem(ProblemKind::UnknownSignatureType { found }));
-            c.signature.status = SignatureStatus::Unverifiable;
-            return Ok(());
-        }
-        if let Some(expected) = ty.required_size()
-            && expected != size
-        {
-            self.report
-                .push_problem(problem(ProblemKind::SignatureSizeMismatch {
+        let wrong_size = ty.required_size().filter(|&expected| expected != size);
+        let (status, problem, acc) = match ty {
+            _ if let Some(expected) = wrong_size => {
+                let kind = ProblemKind::SignatureSizeMismatch {
                     ty,
                     expected,
                     found: size,
-                }));
-            return Ok(());
-        }
-        let acc = match ty {
-            SignatureType::None => {
-                c.signature.status = SignatureStatus::Absent;
-                return Ok(());
+                };
+                (SignatureStatus::NotChecked, Some(kind), None)
             }
-            SignatureType::Fletcher32 => Accumulator::Fletcher(Fletcher32::new(WordOrder::Big)),
-            SignatureType::Crc32 => Accumulator::Crc(Crc32::new()),
-            SignatureType::Ecdsa256 | SignatureType::RsaSha256 | SignatureType::Unknown(_) => {
-                c.signature.status = SignatureStatus::Unverifiable;
-                self.report
-                    .push_problem(problem(ProblemKind::UnverifiableSignature { ty }));
-                return Ok(());
+            SignatureType::None => (SignatureStatus::Absent, None, None),
+            SignatureType::Fletcher32 => (SignatureStatus::NotChecked, None, Some(fletcher)),
+            SignatureType::Crc32 => (
+                SignatureStatus::NotChecked,
+                None,
+                Some(Accumulator::Crc(Crc32::new())),
+            ),
+            SignatureType::Unknown(found) => {
+                let kind = ProblemKind::UnknownSignatureType { found };
+                (SignatureStatus::Unverifiable, Some(kind), None)
+            }
+            SignatureType::Ecdsa256 | SignatureType::RsaSha256 => {
+                let kind = ProblemKind::UnverifiableSignature { ty };
+                (SignatureStatus::Unverifiable, Some(kind), None)
             }
         };
-        let stored: [u8; 4] = read_array(self.src, signed_end)?;
-        self.add_check(Check {
-            start,
-            end: signed_end,
-            stored: u32::from_le_bytes(stored),
-            acc,
-            target: Target::Signature(index),
-        });
-        Ok(())
+        if let Some(kind) = problem {
+            self.report.push_problem(Problem {
+                offset: signed_end,
+                container: Some(me.clone()),
+                kind,
+            });
+        }
+        if let Some(acc) = acc {
+            let stored = u32::from_le_bytes(read_array(self.src, signed_end)?);
+            self.add_check(Check {
+                start,
+                end: signed_end,
+                stored,
+                acc,
+                target,
+            });
+        }
+        Ok(status)
     }
 
     fn add_check(&mut self, check: Check) {
@@ -554,7 +569,7 @@ impl<S: ImageSource> Walk<'_, S> {
         let mut head = [0u8; 40];
         let n = head.len().min(body_len as usize);
         read_into(self.src, body, head.get_mut(..n).unwrap_or_default())?;
-        let magic = Magic(magic_at(&head, 0));
+        let magic = Magic(bytes_at(&head, 0));
         let is_flash = magic == Magic::FFF && n >= 4;
         if !is_flash {
             if component.carries_flash_image() {
@@ -606,14 +621,13 @@ impl<S: ImageSource> Walk<'_, S> {
         // declared == body_len, so everything below stays inside the package.
         let payload = body + 40;
         let signed_end = payload + payload_len;
-        self.register_trailer(
-            index,
+        image.trailer.status = self.register(
+            Target::Trailer(index),
             body,
             signed_end,
             trailer_ty,
             trailer_size,
             &me,
-            &mut image,
         )?;
         let content = self.flash_content(payload, payload_len, &me);
         image.content = match content {
@@ -640,67 +654,6 @@ impl<S: ImageSource> Walk<'_, S> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn register_trailer(
-        &mut self,
-        index: usize,
-        start: u32,
-        signed_end: u32,
-        ty: SignatureType,
-        size: u16,
-        me: &ContainerRef,
-        image: &mut FlashImage,
-    ) -> Checked<(), S::Error> {
-        let problem = |kind| Problem {
-            offset: signed_end,
-            container: Some(me.clone()),
-            kind,
-        };
-        if let Some(expected) = ty.required_size()
-            && expected != size
-        {
-            self.report
-                .push_problem(problem(ProblemKind::SignatureSizeMismatch {
-                    ty,
-                    expected,
-                    found: size,
-                }));
-            return Ok(());
-        }
-        let acc = match ty {
-            SignatureType::None => {
-                image.trailer.status = SignatureStatus::Absent;
-                return Ok(());
-            }
-            SignatureType::Fletcher32 => Accumulator::FletcherBoth(
-                Fletcher32::new(WordOrder::Big),
-                Fletcher32::new(WordOrder::Little),
-            ),
-            SignatureType::Crc32 => Accumulator::Crc(Crc32::new()),
-            SignatureType::Unknown(found) => {
-                image.trailer.status = SignatureStatus::Unverifiable;
-                self.report
-                    .push_problem(problem(ProblemKind::UnknownSignatureType { found }));
-                return Ok(());
-            }
-            SignatureType::Ecdsa256 | SignatureType::RsaSha256 => {
-                image.trailer.status = SignatureStatus::Unverifiable;
-                self.report
-                    .push_problem(problem(ProblemKind::UnverifiableSignature { ty }));
-                return Ok(());
-            }
-        };
-        let stored: [u8; 4] = read_array(self.src, signed_end)?;
-        self.add_check(Check {
-            start,
-            end: signed_end,
-            stored: u32::from_le_bytes(stored),
-            acc,
-            target: Target::Trailer(index),
-        });
-        Ok(())
-    }
-
     /// Identifies the flash payload: a plain ELF, an `IELF`-wrapped ELF, or something opaque.
     fn flash_content(
         &mut self,
@@ -711,7 +664,7 @@ impl<S: ImageSource> Walk<'_, S> {
         let mut head = [0u8; 16];
         let n = head.len().min(payload_len as usize);
         read_into(self.src, payload, head.get_mut(..n).unwrap_or_default())?;
-        let magic = Magic(magic_at(&head, 0));
+        let magic = Magic(bytes_at(&head, 0));
         if n >= 4 && magic == Magic::ELF {
             return Ok(FlashContent::Elf(elf::check(
                 self.src,

@@ -50,24 +50,20 @@ pub(crate) fn read_into<S: ImageSource>(
     }
 }
 
-/// Little-endian `u16` at a constant position of a header array (0 if out of range, which the callers'
-/// constant offsets never are).
+/// `N` bytes at `at` of a header array (zeros if out of range, which the callers' constant offsets
+/// never are).
+pub(crate) fn bytes_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    b.get(at..at.saturating_add(N))
+        .and_then(|s| s.try_into().ok())
+        .unwrap_or([0; N])
+}
+
+/// Little-endian `u16` at `at` of a header array.
 pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
+    u16::from_le_bytes(bytes_at(b, at))
 }
 
-/// Little-endian `u32`, as [`le16`].
+/// Little-endian `u32` at `at` of a header array.
 pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-/// Four bytes at `at` (zeros if out of range).
-pub(crate) fn magic_at(b: &[u8], at: usize) -> [u8; 4] {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .unwrap_or([0; 4])
+    u32::from_le_bytes(bytes_at(b, at))
 }
