@@ -654,14 +654,17 @@ fn sample_dup_of_size_structure() {
 
 fn fixture(name: &str) -> Option<Vec<u8>> {
     let Some(dir) = std::env::var_os("MODEM_FW_FIXTURES") else {
-        println!("skipped: MODEM_FW_FIXTURES not set");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped: MODEM_FW_FIXTURES not set (builder fixture self-test)\n",
+        );
         return None;
     };
     let path = PathBuf::from(dir).join(name);
     match std::fs::read(&path) {
         Ok(b) => Some(b),
         Err(e) => {
-            println!("skipped: fixture {} not readable: {e}", path.display());
+            eprintln!("skipped: fixture {} not readable: {e}", path.display());
             None
         }
     }

@@ -497,6 +497,29 @@ fn nested_sizes_that_disagree() {
 }
 
 #[test]
+fn pack_cut_in_its_signature_still_names_an_overrunning_child_as_a_nesting_error() {
+    let packages = builder::sample_packages(builder::DEFAULT_VERSION, 0, false);
+    let offsets = builder::package_offsets_in_pack(&packages);
+    let mut img = builder::pack(&packages, Sig::Fletcher);
+    let size_at = offsets[3] + 8;
+    let size = builder::get_u32_le(&img, size_at).unwrap();
+    builder::put_u32_le(&mut img, size_at, size + 2);
+    img.truncate(img.len() - 1); // the PACK's signature is cut; its data area is whole
+    let r = inspect_bytes(&img);
+    let ks = kinds(&r);
+    assert!(
+        matches!(ks[0], ProblemKind::Truncated { .. }),
+        "{:#?}",
+        r.problems
+    );
+    assert!(
+        matches!(ks[1], ProblemKind::ChildOverrunsParent { .. }),
+        "{:#?}",
+        r.problems
+    );
+}
+
+#[test]
 fn unknown_magic_inside_a_pack() {
     let packages = builder::sample_packages(builder::DEFAULT_VERSION, 0, false);
     let offsets = builder::package_offsets_in_pack(&packages);

@@ -5,16 +5,22 @@
 
 use modem_upgrade::image::*;
 use modem_upgrade::storage::FileImage;
+use std::io::Write;
 use std::path::PathBuf;
+
+/// Says a test was skipped, visibly: a direct write to stderr is not captured by the test harness.
+fn skip(why: &str) {
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
 
 fn fixture(name: &str) -> Option<PathBuf> {
     let Some(dir) = std::env::var_os("MODEM_FW_FIXTURES") else {
-        println!("skipped: fixtures not present (MODEM_FW_FIXTURES is not set)");
+        skip("fixtures not present (MODEM_FW_FIXTURES is not set)");
         return None;
     };
     let path = PathBuf::from(dir).join(name);
     if !path.exists() {
-        println!("skipped: fixture {} not present", path.display());
+        skip(&format!("fixture {} not present", path.display()));
         return None;
     }
     Some(path)

@@ -243,10 +243,11 @@ impl<S: ImageSource> Walk<'_, S> {
                 }
                 // Walk the children even when the PACK is cut short, so intact packages still get checked.
                 let data_end = u64::from(data_offset) + u64::from(data_len);
+                let data_cut = data_end > u64::from(self.len);
                 let inner = Area {
                     start: data_offset,
                     end: u32::try_from(data_end.min(u64::from(self.len))).unwrap_or(self.len),
-                    ends_at_eof: truncated,
+                    ends_at_eof: data_cut,
                 };
                 self.sequence(inner, depth + 1, Some(&me))?;
             } else if !truncated {
