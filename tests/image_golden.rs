@@ -452,17 +452,24 @@ fn size_field_pointing_past_the_end() {
     assert!(p.to_string().contains("bytes missing"), "{p}");
 }
 
-#[test]
-fn nested_sizes_that_disagree() {
+/// A sample PACK whose package `index` declares 2 bytes more than it has; with `resign`, the PACK's
+/// signature is recomputed so that only the nesting is wrong.
+fn pack_with_grown_package(index: usize, resign: bool) -> Vec<u8> {
     let packages = builder::sample_packages(builder::DEFAULT_VERSION, 0, false);
-    let offsets = builder::package_offsets_in_pack(&packages);
+    let size_at = builder::package_offsets_in_pack(&packages)[index] + 8;
     let mut img = builder::pack(&packages, Sig::Fletcher);
-    // Grow the last package's declared size by 2 and re-sign the PACK, so only the nesting is wrong:
-    // the fs package now reaches 2 bytes past the PACK's data area (into the PACK's signature).
-    let size_at = offsets[3] + 8;
     let size = builder::get_u32_le(&img, size_at).unwrap();
     builder::put_u32_le(&mut img, size_at, size + 2);
-    assert!(builder::resign_caba_v3(&mut img, 0));
+    if resign {
+        assert!(builder::resign_caba_v3(&mut img, 0));
+    }
+    img
+}
+
+#[test]
+fn nested_sizes_that_disagree() {
+    // The fs package now reaches 2 bytes past the PACK's data area (into the PACK's signature).
+    let img = pack_with_grown_package(3, true);
     let r = inspect_bytes(&img);
     let p = single_problem(&r);
     let parent_end = (img.len() - 4) as u32;
@@ -480,12 +487,7 @@ fn nested_sizes_that_disagree() {
     assert!(p.to_string().contains("nested sizes disagree"), "{p}");
 
     // Growing an earlier package instead misaligns the next header: reported where it happens.
-    let mut img = builder::pack(&packages, Sig::Fletcher);
-    let size_at = offsets[0] + 8;
-    let size = builder::get_u32_le(&img, size_at).unwrap();
-    builder::put_u32_le(&mut img, size_at, size + 2);
-    assert!(builder::resign_caba_v3(&mut img, 0));
-    let r = inspect_bytes(&img);
+    let r = inspect_bytes(&pack_with_grown_package(0, true));
     assert!(
         matches!(
             r.problems.last().unwrap().kind,
@@ -498,12 +500,7 @@ fn nested_sizes_that_disagree() {
 
 #[test]
 fn pack_cut_in_its_signature_still_names_an_overrunning_child_as_a_nesting_error() {
-    let packages = builder::sample_packages(builder::DEFAULT_VERSION, 0, false);
-    let offsets = builder::package_offsets_in_pack(&packages);
-    let mut img = builder::pack(&packages, Sig::Fletcher);
-    let size_at = offsets[3] + 8;
-    let size = builder::get_u32_le(&img, size_at).unwrap();
-    builder::put_u32_le(&mut img, size_at, size + 2);
+    let mut img = pack_with_grown_package(3, false);
     img.truncate(img.len() - 1); // the PACK's signature is cut; its data area is whole
     let r = inspect_bytes(&img);
     let ks = kinds(&r);
