@@ -87,8 +87,7 @@ fn file_name(path: &str) -> &str {
 }
 
 /// Messages about the file name disagreeing with the content (never errors: the content decides).
-fn name_warnings(path: &str, report: &Report) -> Vec<String> {
-    let hints = NameHints::parse(file_name(path));
+fn name_warnings(hints: &NameHints<'_>, report: &Report) -> Vec<String> {
     let mut out = Vec::new();
     if let (Some(named), Some(v)) = (hints.build, report.target_version)
         && named != v.version.build
@@ -106,8 +105,7 @@ fn name_warnings(path: &str, report: &Report) -> Vec<String> {
     out
 }
 
-fn hints_json(path: &str) -> Value {
-    let h = NameHints::parse(file_name(path));
+fn hints_json(h: &NameHints<'_>) -> Value {
     json!({
         "family": h.family,
         "version": h.version.map(|[a, b, c, d]| format!("{a}.{b}.{c}.{d}")),
@@ -171,6 +169,7 @@ fn flash_json(c: &Container) -> Value {
 }
 
 fn report_json(path: &str, r: &Report) -> Value {
+    let hints = NameHints::parse(file_name(path));
     let packages: Vec<Value> = r
         .containers
         .iter()
@@ -205,8 +204,8 @@ fn report_json(path: &str, r: &Report) -> Value {
             "ati1": t.version.ati1().to_string(),
         })),
         "elf": r.elf.as_ref().map(elf_json),
-        "name_hints": hints_json(path),
-        "warnings": name_warnings(path, r),
+        "name_hints": hints_json(&hints),
+        "warnings": name_warnings(&hints, r),
         "errors": errors,
     })
 }
@@ -278,7 +277,7 @@ fn print_tree(path: &str, r: &Report) {
             }
         }
     }
-    for w in name_warnings(path, r) {
+    for w in name_warnings(&NameHints::parse(file_name(path)), r) {
         println!("  note: {w}");
     }
     for p in &r.problems {

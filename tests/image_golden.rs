@@ -692,15 +692,20 @@ fn package_too_short_for_its_component_word() {
     );
 }
 
-#[test]
-fn flash_header_length_disagreeing_with_the_package() {
-    let mut img = builder::updater_package(
+/// An SQN3330 updater package: plain big-endian ELF, big-endian-word trailer, Fletcher-signed.
+fn plain_updater() -> Vec<u8> {
+    builder::updater_package(
         builder::SAMPLE_UPDATER_VERSION,
         Order::Big,
         Sig::Fletcher,
         true,
         false,
-    );
+    )
+}
+
+#[test]
+fn flash_header_length_disagreeing_with_the_package() {
+    let mut img = plain_updater();
     let fff = data_at(builder::DESCR_UPDATER) + 4;
     let len = builder::get_u32_le(&img, fff + 28).unwrap();
     builder::put_u32_le(&mut img, fff + 28, len + 1);
@@ -714,13 +719,7 @@ fn flash_header_length_disagreeing_with_the_package() {
 
 #[test]
 fn flash_trailer_mismatch_with_valid_container_signature() {
-    let mut img = builder::updater_package(
-        builder::SAMPLE_UPDATER_VERSION,
-        Order::Big,
-        Sig::Fletcher,
-        true,
-        false,
-    );
+    let mut img = plain_updater();
     let trailer = img.len() - 4 - 4; // UPGR signature is last; the FFF trailer is right before it
     img[trailer] ^= 0xFF;
     assert!(builder::resign_caba_v3(&mut img, 0));

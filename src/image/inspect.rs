@@ -53,22 +53,16 @@ impl Report {
     /// `true` when the structure is sound and every signature and trailer that exists was verified.
     /// A signature that cannot be verified (ECDSA/RSA) makes this `false`: nothing unproven is "valid".
     pub fn is_valid(&self) -> bool {
-        self.problems.is_empty() && self.problems_dropped == 0 && self.kind != ImageKind::Unknown
+        self.verdict().is_ok()
     }
 
-    /// `Ok` when [`is_valid`](Self::is_valid), else the first problem.
+    /// `Ok` when nothing is wrong, else the first problem. Every failure records a problem (an
+    /// unrecognisable file included), so "no problem" is exactly "valid".
     pub fn verdict(&self) -> Result<(), &Problem> {
         match self.problems.first() {
             Some(p) => Err(p),
             None => Ok(()),
         }
-    }
-
-    /// The main firmware package, if any.
-    pub fn firmware_package(&self) -> Option<&Container> {
-        self.containers
-            .iter()
-            .find(|c| c.component == Some(Component::Firmware))
     }
 
     fn push_problem(&mut self, p: Problem) {
