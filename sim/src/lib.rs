@@ -17,7 +17,9 @@ pub mod flash;
 pub mod host;
 pub mod modem;
 pub mod rng;
+pub mod serve;
 pub mod stp;
+pub mod synth;
 pub mod time;
 pub mod transcript;
 
@@ -27,4 +29,3 @@ pub use flash::{Flash, UpgradeReport};
 pub use host::{Sim, SimClock, SimPort};
 pub use modem::{Modem, Status};
 pub use version::SimVersion;
-pub mod serve;

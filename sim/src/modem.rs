@@ -356,26 +356,52 @@ impl Modem {
     pub fn host_write(&mut self, now: Nanos, bytes: &[u8]) {
         self.advance_to(now);
         let bt = self.line_byte_time();
-        let garble = self.rate_mismatch();
+        let mut crossed = Vec::with_capacity(bytes.len());
         for &b in bytes {
-            let copies: &[u8] = &match self.faults.byte(b) {
-                ByteFate::Clean => vec![b],
-                ByteFate::Flipped(x) => vec![x],
-                ByteFate::Dropped => vec![],
-                ByteFate::Duplicated => vec![b, b],
-            };
-            for &c in copies {
-                let c = if garble {
-                    match self.faults.garbage() {
-                        Some(g) => g,
-                        None => continue,
-                    }
-                } else {
-                    c
-                };
-                let t = self.rx_line_free.max(now) + bt;
-                self.rx_line_free = t;
-                self.rx.push_back((t, c));
+            self.cross_line(b, "host->modem", &mut crossed);
+        }
+        for c in crossed {
+            let t = self.rx_line_free.max(now) + bt;
+            self.rx_line_free = t;
+            self.rx.push_back((t, c));
+        }
+    }
+
+    /// What becomes of one byte on the line: injected faults, then garbling when the two ends disagree
+    /// on the baud rate. Appends 0, 1 or 2 bytes to `out`.
+    fn cross_line(&mut self, b: u8, direction: &str, out: &mut Vec<u8>) {
+        let copies: &[u8] = match self.faults.byte(b) {
+            ByteFate::Clean => &[b],
+            ByteFate::Flipped(x) => {
+                self.log.push(
+                    self.now,
+                    EntryKind::Fault,
+                    format!("{direction}: byte 0x{b:02x} flipped to 0x{x:02x}"),
+                );
+                &[x]
+            }
+            ByteFate::Dropped => {
+                self.log.push(
+                    self.now,
+                    EntryKind::Fault,
+                    format!("{direction}: byte 0x{b:02x} dropped"),
+                );
+                &[]
+            }
+            ByteFate::Duplicated => {
+                self.log.push(
+                    self.now,
+                    EntryKind::Fault,
+                    format!("{direction}: byte 0x{b:02x} doubled"),
+                );
+                &[b, b]
+            }
+        };
+        for &c in copies {
+            if !self.rate_mismatch() {
+                out.push(c);
+            } else if let Some(g) = self.faults.garbage() {
+                out.push(g);
             }
         }
     }
@@ -471,27 +497,14 @@ impl Modem {
     fn emit_after(&mut self, delay: Nanos, bytes: &[u8]) -> Nanos {
         let start = self.now + delay;
         let bt = self.line_byte_time();
-        let garble = self.rate_mismatch();
         let mut t = self.out_line_free.max(start);
+        let mut crossed = Vec::with_capacity(bytes.len());
         for &b in bytes {
-            let copies: Vec<u8> = match self.faults.byte(b) {
-                ByteFate::Clean => vec![b],
-                ByteFate::Flipped(x) => vec![x],
-                ByteFate::Dropped => vec![],
-                ByteFate::Duplicated => vec![b, b],
-            };
-            for c in copies {
-                let c = if garble {
-                    match self.faults.garbage() {
-                        Some(g) => g,
-                        None => continue,
-                    }
-                } else {
-                    c
-                };
-                t += bt;
-                self.out.push_back((t, c));
-            }
+            self.cross_line(b, "modem->host", &mut crossed);
+        }
+        for c in crossed {
+            t += bt;
+            self.out.push_back((t, c));
         }
         self.out_line_free = t;
         t
@@ -499,9 +512,22 @@ impl Modem {
 
     /// An AT reply after the turnaround (and a possible stall); returns when it has been sent.
     fn reply(&mut self, bytes: &[u8]) -> Nanos {
-        let delay = self.cfg.at_turnaround + self.faults.stall();
+        let delay = self.cfg.at_turnaround + self.stall();
         self.log.push(self.now, EntryKind::AtOut, escape(bytes));
         self.emit_after(delay, bytes)
+    }
+
+    /// A reply stall, if one strikes (logged).
+    fn stall(&mut self) -> Nanos {
+        let stall = self.faults.stall();
+        if stall > 0 {
+            self.log.push(
+                self.now,
+                EntryKind::Fault,
+                format!("reply stalled {} ms", stall / MS),
+            );
+        }
+        stall
     }
 
     fn urc(&mut self, text: &str) -> Nanos {
@@ -857,7 +883,7 @@ impl Modem {
     }
 
     fn send_stp(&mut self, bytes: Vec<u8>, close: bool) {
-        let delay = self.cfg.stp_turnaround + self.faults.stall();
+        let delay = self.cfg.stp_turnaround + self.stall();
         self.emit_after(delay, &bytes);
         if close {
             self.close_stp();

@@ -269,7 +269,20 @@ pub fn serve(
                     busy = true;
                 }
                 ReadOutcome::Nothing => {}
-                ReadOutcome::Disconnected => continue,
+                ReadOutcome::Disconnected => {
+                    // Record the departure now: the next poll may already accept a waiting client,
+                    // which would otherwise hide it (and keep `--once` running).
+                    modem.transcript_mut().push(
+                        now,
+                        EntryKind::State,
+                        "client disconnected".to_string(),
+                    );
+                    attached = false;
+                    if opts.once {
+                        break;
+                    }
+                    continue;
+                }
             }
             out.clear();
             modem.take_output(now, &mut out, usize::MAX);
