@@ -257,7 +257,7 @@ fn trailer_order(model: Model) -> WordOrder {
 }
 
 /// A full `.dup` for `model` that installs `target` (e.g. `5.1.2.0 [39529]`): bootrom, updater, fff
-/// (with `fff_code_len` bytes of code, which sets the file size), [pxl,] fs, wrapped in a `PACK`.
+/// (with `fff_code_len` bytes of code, which sets the file size), (GM02S: pxl,) fs, wrapped in a `PACK`.
 pub fn full_dup(model: Model, target: &str, fff_code_len: usize) -> Vec<u8> {
     let order = trailer_order(model);
     let mut upgrs = vec![

@@ -89,6 +89,10 @@ fn steps() -> Vec<Step> {
         clippy_tools,
     ));
     steps.push(Step::new(
+        "simulator independence (modem-sim does not depend on modem-upgrade)",
+        sim_independent,
+    ));
+    steps.push(Step::new(
         "defmt+log rejected (--features defmt,log must not compile)",
         defmt_log_rejected,
     ));
@@ -396,6 +400,37 @@ fn no_std_tree(_: &mut Ctx) -> StepResult {
         "{} line(s) of the no_std dependency tree enable feature \"std\"",
         offending.len()
     ))
+}
+
+/// `modem-sim` must be written independently of the library's codecs (so a mistake shared by both
+/// cannot pass the tests): it may not depend on `modem-upgrade`, not even as a dev-dependency.
+fn sim_independent(_: &mut Ctx) -> StepResult {
+    let mut command = cmd::cargo([
+        "tree",
+        "-p",
+        "modem-sim",
+        "-e",
+        "normal,dev,build",
+        "--prefix",
+        "none",
+    ]);
+    let output = cmd::output(&mut command)?;
+    if !output.status.success() {
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+        return Err(format!(
+            "`cargo tree -p modem-sim` failed ({})",
+            output.status
+        ));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    if let Some(line) = tree.lines().find(|l| l.starts_with("modem-upgrade ")) {
+        return Err(format!("modem-sim depends on the library: {line}"));
+    }
+    println!(
+        "modem-sim's dependency tree ({} lines) does not contain modem-upgrade",
+        tree.lines().count()
+    );
+    Ok(Status::Ok)
 }
 
 /// The crate is `#![no_std]` without feature `std`; this also covers the case where the thumbv7em
