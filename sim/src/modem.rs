@@ -778,20 +778,10 @@ impl Modem {
             Command::FunctionalityQuery => self.info(&[format!("+CFUN: {}", self.cfun)]),
             Command::LogQuery => self.info(&["+SMLOG: 0".into()]),
             Command::StpOnTheFly => {
-                if busy || !matches!(self.mode, BootMode::Upgrade | BootMode::Loader) {
-                    return self.error();
-                }
-                let done = self.ok();
-                self.enter_stp(StpPurpose::OnTheFly);
-                done
+                self.accept_stp(&[BootMode::Upgrade, BootMode::Loader], StpPurpose::OnTheFly)
             }
             Command::StpStore => {
-                if busy || !matches!(self.mode, BootMode::App | BootMode::Loader) {
-                    return self.error();
-                }
-                let done = self.ok();
-                self.enter_stp(StpPurpose::Store);
-                done
+                self.accept_stp(&[BootMode::App, BootMode::Loader], StpPurpose::Store)
             }
             Command::StartUpgrade => {
                 if busy || !matches!(self.mode, BootMode::App | BootMode::Loader) {
@@ -825,6 +815,16 @@ impl Modem {
             Command::BaudQuery => self.info(&[format!("+IPR: {}", self.baud)]),
             Command::Stp | Command::Unknown(_) => self.error(),
         }
+    }
+
+    /// `AT+SMSTPU[...]`: OK and STP when the running image offers it and nothing is programming.
+    fn accept_stp(&mut self, modes: &[BootMode], purpose: StpPurpose) -> Nanos {
+        if self.programming.is_some() || !modes.contains(&self.mode) {
+            return self.error();
+        }
+        let done = self.ok();
+        self.enter_stp(purpose);
+        done
     }
 
     fn enter_stp(&mut self, purpose: StpPurpose) {

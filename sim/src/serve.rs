@@ -83,29 +83,19 @@ impl Endpoint for TcpEndpoint {
         let Some((stream, _)) = &mut self.client else {
             return Ok(ReadOutcome::Disconnected);
         };
-        match stream.read(buf) {
-            Ok(0) => {
-                self.client = None;
-                Ok(ReadOutcome::Disconnected)
-            }
+        let outcome = match stream.read(buf) {
+            Ok(0) => Ok(ReadOutcome::Disconnected),
             Ok(n) => Ok(ReadOutcome::Data(n)),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    || e.kind() == io::ErrorKind::Interrupted =>
-            {
-                Ok(ReadOutcome::Nothing)
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-                ) =>
-            {
-                self.client = None;
-                Ok(ReadOutcome::Disconnected)
-            }
-            Err(e) => Err(e),
+            Err(e) => match classify(&e) {
+                Some(SocketState::Idle) => Ok(ReadOutcome::Nothing),
+                Some(SocketState::Gone) => Ok(ReadOutcome::Disconnected),
+                None => Err(e),
+            },
+        };
+        if matches!(outcome, Ok(ReadOutcome::Disconnected)) {
+            self.client = None;
         }
+        outcome
     }
 
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -114,22 +104,14 @@ impl Endpoint for TcpEndpoint {
         };
         match stream.write(bytes) {
             Ok(n) => Ok(n),
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    || e.kind() == io::ErrorKind::Interrupted =>
-            {
-                Ok(0)
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-                ) =>
-            {
-                self.client = None;
-                Ok(0)
-            }
-            Err(e) => Err(e),
+            Err(e) => match classify(&e) {
+                Some(SocketState::Idle) => Ok(0),
+                Some(SocketState::Gone) => {
+                    self.client = None;
+                    Ok(0)
+                }
+                None => Err(e),
+            },
         }
     }
 
@@ -137,6 +119,24 @@ impl Endpoint for TcpEndpoint {
         self.client
             .as_ref()
             .map_or("no client".into(), |(_, peer)| format!("TCP client {peer}"))
+    }
+}
+
+/// What a socket error means for the serving loop.
+enum SocketState {
+    /// Nothing to do right now (would block, interrupted).
+    Idle,
+    /// The client went away.
+    Gone,
+}
+
+fn classify(e: &io::Error) -> Option<SocketState> {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Some(SocketState::Idle),
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => Some(SocketState::Gone),
+        _ => None,
     }
 }
 

@@ -66,15 +66,11 @@ fn stall_delays_replies() {
 fn residues_are_resent_and_the_package_survives() {
     let mut h = host(BootMode::Upgrade, "seed=3,residue=0.3");
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let dup = full_dup(Model::Sqn3330, NEW, 40_000);
     let log = h.stp_transfer(&dup, Transfer::default());
     assert!(log.residue_bytes > 0 && log.blocks as usize > dup.len().div_ceil(2016));
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     assert_eq!(h.sim.status().stp.residue_bytes, log.residue_bytes);
 }
 
@@ -87,8 +83,7 @@ fn spurious_nacks_in_v2() {
             .with_faults(spec),
     );
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let log = h.stp_transfer(
         &full_dup(Model::Gm02s, "8.2.1.0 [61488]", 30_000),
         Transfer {
@@ -98,10 +93,7 @@ fn spurious_nacks_in_v2() {
     );
     assert!(log.nacks > 0);
     assert_eq!(u64::from(log.nacks), h.sim.status().faults.nacks);
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
 }
 
 /// A noisy STP transfer in v1: corrupted requests get no answer, the host re-sends with the same tid,
@@ -110,8 +102,7 @@ fn spurious_nacks_in_v2() {
 fn noisy_v1_transfer_still_programs_correctly() {
     let mut h = host(BootMode::Upgrade, "seed=21,flip=0.00002");
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let log = h.stp_transfer(
         &full_dup(Model::Sqn3330, NEW, 150_000),
         Transfer {
@@ -126,10 +117,7 @@ fn noisy_v1_transfer_still_programs_correctly() {
         s.faults,
         log.retries
     );
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
 }
 
 #[test]
@@ -159,8 +147,7 @@ fn power_loss_while_switching_still_lands_in_upgrade_mode() {
 fn power_loss_during_transfer_keeps_upgrade_mode() {
     let mut h = host(BootMode::Upgrade, "power-loss=transfer@0.5");
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let dup = full_dup(Model::Sqn3330, NEW, 40_000);
     let (mut tid, mut offset, mut blocks) = (2u32, 0usize, 0);
     h.exchange(&common::request(0, 0, 0, &[]), SEC).unwrap();
@@ -199,21 +186,16 @@ fn power_loss_during_transfer_keeps_upgrade_mode() {
         "nothing programmed"
     );
     // A fresh transfer from byte 0 succeeds.
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&dup, Transfer::default());
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
 }
 
 #[test]
 fn self_reset_during_transfer() {
     let mut h = host(BootMode::Upgrade, "reboot-during-transfer@5000");
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.exchange(&common::request(0, 0, 0, &[]), SEC).unwrap();
     h.exchange(&common::request(1, 1, 1, &[]), SEC).unwrap();
     let mut tid = 2;
@@ -240,8 +222,7 @@ fn self_reset_during_transfer() {
 fn power_loss_while_programming_needs_the_loader() {
     let mut h = host(BootMode::Upgrade, "power-loss=programming@30%");
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let dup = full_dup(Model::Sqn3330, NEW, 30_000);
     h.stp_transfer(&dup, Transfer::default());
     assert!(h.at("AT+SMUPGRADE?").contains("on-going"));
@@ -266,13 +247,9 @@ fn power_loss_while_programming_needs_the_loader() {
     h.stp_transfer(&loader_elf("6.0.0.0 [37781]", true), Transfer::default());
     h.wait_for_at(120 * SEC);
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&dup, Transfer::default());
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     h.at_ok("AT+SMSWBOOT=1,1");
     h.port.set_baud(Some(921_600)); // the application runs at its own rate again
     h.expect(b"+SYSSTART", 30 * SEC);
@@ -283,13 +260,9 @@ fn power_loss_while_programming_needs_the_loader() {
 fn power_loss_during_the_final_reboot() {
     let mut h = host(BootMode::Upgrade, "power-loss=reboot@0.5");
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&full_dup(Model::Sqn3330, NEW, 10_000), Transfer::default());
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     h.at_ok("AT+SMSWBOOT=1,1");
     h.expect(b"\r\n+SYSSTART\r\n", 60 * SEC);
     let s = h.sim.status();
@@ -310,8 +283,7 @@ fn runs_replay_exactly() {
             "seed=99,flip=0.00002,residue=0.05,stall=100@0.05",
         );
         h.at_ok("ATE0");
-        h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-        h.expect(b"\r\nOK\r\n", SEC);
+        h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
         h.stp_transfer(
             &full_dup(Model::Sqn3330, NEW, 60_000),
             Transfer {

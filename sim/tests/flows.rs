@@ -42,8 +42,7 @@ fn worked_frames_from_the_spec() {
         cfg.response_crc = crc;
         let mut h = Host::new(cfg);
         h.at_ok("ATE0");
-        h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r\n");
-        h.expect(b"\r\nOK\r\n", SEC);
+        h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
         h.collect(Duration::from_millis(20));
         let mut roundtrip = |frame: Vec<u8>, want: Option<&str>| {
             h.send(&frame);
@@ -124,17 +123,13 @@ fn application_to_upgrade_mode_and_back() {
     assert!(h.at("AT+SMUPGRADE?").contains("+SMUPGRADE: \"No report\""));
 
     let dup = full_dup(Model::Sqn3330, NEW, 200_000);
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r\n");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let log = h.stp_transfer(&dup, Transfer::default());
     assert_eq!((log.version, log.max_transfer), (1, 8192));
     assert_eq!(log.blocks as usize, dup.len().div_ceil(2016));
     assert!(h.at("AT+SMUPGRADE?").contains("\"on-going\""));
     let started = h.sim.now();
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     assert!(
         h.sim.now() - started >= Duration::from_secs(59),
         "programming takes the configured flash time (virtual)"
@@ -167,8 +162,7 @@ fn recovery_mode_resumes_directly() {
     let mut h = sqn(BootMode::Upgrade);
     h.at_ok("ATE0");
     assert_eq!(h.at("AT+SMOD?"), "\r\n4\r\n\r\nOK\r\n");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r\n");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(
         &full_dup(Model::Sqn3330, NEW, 50_000),
         Transfer {
@@ -176,10 +170,7 @@ fn recovery_mode_resumes_directly() {
             ..Transfer::default()
         },
     );
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     h.at_ok("AT+SMSWBOOT=1,1");
     h.expect(b"+SYSSTART", 30 * SEC);
     assert_eq!(h.sim.status().running.unwrap().lr(), "LR5.1.2.0-39529");
@@ -237,13 +228,9 @@ fn loader_wait_needs_the_loader_elf() {
         h.at("ATI1").ends_with("ERROR\r\n"),
         "no intact firmware to report"
     );
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&full_dup(Model::Sqn3330, NEW, 30_000), Transfer::default());
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     h.at_ok("AT+SMSWBOOT=1,1");
     h.expect(b"+SYSSTART", 30 * SEC);
     h.at_ok("ATE0");
@@ -269,8 +256,7 @@ fn loader_wait_refuses_wrong_files() {
     h.stp_transfer(&loader_elf("6.0.0.0 [37781]", true), Transfer::default());
     h.wait_for_at(120 * SEC);
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&diff_dup(Model::Sqn3330, 38638, NEW), Transfer::default());
     let verdict = h.upgrade_verdict(Duration::from_secs(600));
     assert!(
@@ -288,8 +274,7 @@ fn stp_v2_compressed_stream_and_nack() {
     h.at_ok("ATE0");
     let dup = full_dup(Model::Gm02s, "8.2.1.0 [61488]", 100_000);
     let zipped = miniz_oxide::deflate::compress_to_vec_zlib(&dup, 6);
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     // By hand first: RESET, OPEN (version 2), DATA_TYPE, then one corrupted block.
     let r = h.exchange(&request(0, 0, 0, &[]), SEC).unwrap();
     assert_eq!(r.op, 0x80);
@@ -322,8 +307,7 @@ fn stp_v2_compressed_stream_and_nack() {
     h.expect(b"tsaf", SEC);
     h.collect(Duration::from_millis(50));
     h.upgrade_verdict(Duration::from_secs(600)); // the 2016-byte fragment is refused
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let log = h.stp_transfer(
         &zipped,
         Transfer {
@@ -332,10 +316,7 @@ fn stp_v2_compressed_stream_and_nack() {
         },
     );
     assert_eq!(log.version, 2);
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     let s = h.sim.status();
     assert_eq!(
         s.flash.history.last().unwrap().bytes,
@@ -354,8 +335,7 @@ fn stp_v2_compressed_stream_and_nack() {
 fn v1_retransmission_is_answered_but_not_applied_twice() {
     let mut h = sqn(BootMode::Upgrade);
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     let dup = full_dup(Model::Sqn3330, NEW, 3000);
     h.exchange(&request(0, 0, 0, &[]), SEC).unwrap();
     h.exchange(&request(1, 1, 1, &[]), SEC).unwrap();
@@ -397,8 +377,7 @@ fn corrupted_package_fails_and_keeps_the_version() {
     let mut dup = full_dup(Model::Sqn3330, NEW, 20_000);
     let mid = dup.len() / 2;
     dup[mid] ^= 0x01;
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&dup, Transfer::default());
     let verdict = h.upgrade_verdict(Duration::from_secs(600));
     assert!(
@@ -418,8 +397,7 @@ fn diff_package_needs_its_base() {
     for (base, ok) in [(38638, true), (33080, false)] {
         let mut h = sqn(BootMode::Upgrade);
         h.at_ok("ATE0");
-        h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-        h.expect(b"\r\nOK\r\n", SEC);
+        h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
         h.stp_transfer(&diff_dup(Model::Sqn3330, base, NEW), Transfer::default());
         let verdict = h.upgrade_verdict(Duration::from_secs(600));
         assert_eq!(
@@ -442,8 +420,7 @@ fn fff_method_stores_then_upgrades() {
         h.at("AT+SMUPGRADE").ends_with("ERROR\r\n"),
         "nothing stored yet"
     );
-    h.send(b"AT+SMSTPU\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU");
     h.stp_transfer(&diff_dup(Model::Sqn3330, 38638, NEW), Transfer::default());
     assert!(h.sim.status().flash.stored_package.is_some());
     h.at_ok("AT+SMUPGRADE");
@@ -451,10 +428,7 @@ fn fff_method_stores_then_upgrades() {
         h.at("AT+SMSWBOOT=3,1").ends_with("ERROR\r\n"),
         "busy while programming"
     );
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     assert!(h.at("ATI1").contains("LR5.1.1.0-38638"));
     let reply = h.at("AT^RESET");
     assert!(reply.ends_with("\r\nOK\r\n"));
@@ -468,8 +442,7 @@ fn fff_method_stores_then_upgrades() {
     cfg.store_limit = 10_000;
     let mut h = Host::new(cfg);
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU");
     h.stp_transfer(&full_dup(Model::Sqn3330, NEW, 20_000), Transfer::default());
     assert!(
         h.at("AT+SMUPGRADE?").contains("exceeds"),
@@ -553,8 +526,7 @@ fn real_files() {
         h.wait_for_at(120 * SEC);
         h.at_ok("ATE0");
         assert_eq!(h.at("AT+SMOD?"), "\r\n1\r\n\r\nOK\r\n");
-        h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-        h.expect(b"\r\nOK\r\n", SEC);
+        h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
         let log = h.stp_transfer(&read(file), Transfer::default());
         assert!(log.blocks > 2500, "{file}: {} blocks", log.blocks);
         assert_eq!(
@@ -577,13 +549,9 @@ fn real_files() {
     // The real bootrom package alone is a valid (bootrom-only) package.
     let mut h = sqn(BootMode::Upgrade);
     h.at_ok("ATE0");
-    h.send(b"AT+SMSTPU=\"ON_THE_FLY\"\r");
-    h.expect(b"\r\nOK\r\n", SEC);
+    h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&read("bootrom-upgr.bin"), Transfer::default());
-    assert_eq!(
-        h.upgrade_verdict(Duration::from_secs(600)),
-        "+SMUPGRADE: \"success\""
-    );
+    h.assert_upgraded();
     assert_eq!(
         h.sim.status().flash.firmware.unwrap().lr(),
         "LR5.1.1.0-38638",

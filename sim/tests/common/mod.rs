@@ -200,6 +200,25 @@ impl Host {
         }
     }
 
+    /// Sends an AT command that enters STP (`AT+SMSTPU="ON_THE_FLY"`, `AT+SMSTPU`) and waits for its OK.
+    #[track_caller]
+    pub fn start_stp(&mut self, cmd: &str) {
+        self.send(format!("{cmd}\r").as_bytes());
+        self.expect(b"\r\nOK\r\n", Duration::from_secs(1));
+    }
+
+    /// Waits for the programming verdict and asserts it is a success.
+    #[track_caller]
+    pub fn assert_upgraded(&mut self) {
+        let verdict = self.upgrade_verdict(Duration::from_secs(600));
+        assert_eq!(
+            verdict,
+            "+SMUPGRADE: \"success\"",
+            "\n{}",
+            self.sim.transcript_text()
+        );
+    }
+
     /// One STP request/response; `None` when no complete, valid response arrives in time.
     pub fn exchange(&mut self, frame: &[u8], within: Duration) -> Option<Response> {
         self.rx.clear();
