@@ -14,11 +14,13 @@
 //! | `power-loss=PHASE[@AT]` | the modem loses power once, in PHASE (see [`Phase`]) at point AT |
 //! | `reboot-during-transfer@AT` | the modem resets itself once during an STP transfer at point AT |
 //!
-//! `AT` is a fraction (`0.5`, `50%`) of the phase, or for `transfer` an absolute byte count (`300000`). For
-//! `idle` it is the number of answered AT commands after which the power goes (default 1). The fraction of a
-//! transfer is measured against the length the stream announces in its first header (a `PACK` container:
-//! the whole file; an ELF: its extent; a bare `UPGR` concatenation: the first package only, because
-//! nothing announces the total), so use a byte count for bare concatenations.
+//! `AT` is a fraction of the phase (`0.5`, `50%`; default 0.5) or a whole count whose unit depends on
+//! the phase: bytes of the stream for `transfer` (and `reboot-during-transfer`), answered AT commands for
+//! `idle` (default 1; `idle` takes only a count), milliseconds into the phase for `switching`,
+//! `programming` and `reboot`. The fraction of a transfer is measured against the length the stream
+//! announces in its first header (a `PACK` container: the whole file; an ELF: its extent; a bare `UPGR`
+//! concatenation: the first package only, because nothing announces the total; a zlib stream: nothing, so
+//! the fault never fires), so use a byte count for bare concatenations and compressed streams.
 
 use crate::rng::Rng;
 use std::fmt;
@@ -168,7 +170,7 @@ impl FaultSpec {
                 out.reboot_during_transfer = Some(Point::parse(at)?);
                 continue;
             }
-            let Some((key, value)) = item.split_once('=') else {
+            let Some((key, value)) = item.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else {
                 return Err(FaultSpecError(format!(
                     "fault item `{item}` has no value; expected KEY=VALUE (seed, flip, drop, dup, stall, residue, nack, power-loss) or reboot-during-transfer@AT"
                 )));
@@ -202,6 +204,11 @@ impl FaultSpec {
                         Some((phase, at)) => (Phase::parse(phase)?, Some(Point::parse(at)?)),
                         None => (Phase::parse(value)?, None),
                     };
+                    if phase == Phase::Idle && matches!(at, Some(Point::Fraction(_))) {
+                        return Err(FaultSpecError(format!(
+                            "`power-loss={value}`: idle takes a count of answered AT commands, for example power-loss=idle@3"
+                        )));
+                    }
                     let default = if phase == Phase::Idle {
                         Point::Count(1)
                     } else {
@@ -428,6 +435,7 @@ mod tests {
             ("jitter=0.1", "unknown fault `jitter`"),
             ("power-loss=lunch", "unknown power-loss phase"),
             ("power-loss=transfer@1.5", "bad fault point"),
+            ("power-loss=idle@0.5", "idle takes a count"),
             ("stall=100", "MS@P"),
             ("stall=x@0.1", "milliseconds"),
             ("seed=-1", "whole number"),

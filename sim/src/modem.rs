@@ -543,6 +543,10 @@ impl Modem {
         if self.programming.is_some() && !self.cfg.at_during_programming {
             return;
         }
+        if self.pending_loader.is_some() {
+            // The bootloader has jumped to the loader, which is still initialising: nobody listens.
+            return;
+        }
         match &mut self.input {
             Input::Command { .. } if self.mode == BootMode::LoaderWait => self.bootloader_byte(b),
             Input::Command { .. } => self.command_byte(b),
@@ -666,6 +670,7 @@ impl Modem {
     fn after_answer(&mut self, done: Nanos) {
         if let Some(Point::Count(n)) = self.faults.power_loss_point(Phase::Idle)
             && self.answered >= n.max(1)
+            && self.programming.is_none()
         {
             self.schedule(done, Timer::PowerLoss(Phase::Idle));
             self.faults.fire_power_loss(Phase::Idle);
@@ -700,11 +705,14 @@ impl Modem {
                 let ue = self
                     .running
                     .as_ref()
-                    .map_or("UE0.0.0.0".into(), SimVersion::ue);
+                    .map_or("UE0.0.0.0".into(), |v| self.ue_line(v));
                 self.info(&["SEQUANS Communications".into(), product.into(), ue])
             }
             Command::Identify(_) => match self.running.clone() {
-                Some(v) => self.info(&[v.ue(), v.lr()]),
+                Some(v) => {
+                    let ue = self.ue_line(&v);
+                    self.info(&[ue, v.lr()])
+                }
                 None => self.error(),
             },
             Command::ShowVersion => {
@@ -713,7 +721,7 @@ impl Modem {
                     format!("{} by robot-soft (simulated)", v.showver())
                 });
                 let ue = self.running.as_ref().map_or("none".into(), |v| {
-                    v.ue().trim_start_matches("UE").to_string()
+                    self.ue_line(v).trim_start_matches("UE").to_string()
                 });
                 let lines = vec![
                     "SYSTEM VERSION".to_string(),
@@ -799,7 +807,9 @@ impl Modem {
                     (Some(_), _) => "\"on-going\"".to_string(),
                     (None, UpgradeReport::NoReport) => "\"No report\"".into(),
                     (None, UpgradeReport::Success) => "\"success\"".into(),
-                    (None, UpgradeReport::Fail(why)) => format!("\"fail\",\"{why}\""),
+                    (None, UpgradeReport::Fail(why)) => {
+                        format!("\"fail\",\"{}\"", why.replace('"', "'"))
+                    }
                 };
                 self.info(&[format!("+SMUPGRADE: {state}")])
             }
@@ -814,6 +824,15 @@ impl Modem {
             }
             Command::BaudQuery => self.info(&[format!("+IPR: {}", self.baud)]),
             Command::Stp | Command::Unknown(_) => self.error(),
+        }
+    }
+
+    /// The `UE…` line of `ATI`/`ATI1`: SQN3330 shows `UE5.0.0.0d` next to `LR5.1.1.0-…` (spec §3.13);
+    /// GM02S shows the full version (`UE8.0.5.11`), which Microchip's tool reads as the version.
+    fn ue_line(&self, v: &SimVersion) -> String {
+        match self.cfg.model {
+            Model::Sqn3330 => format!("{}d", v.ue()),
+            Model::Gm02s => format!("UE{}", v.text),
         }
     }
 
@@ -931,9 +950,29 @@ impl Modem {
                 overflow: false,
             },
         );
-        let Input::Stp { slave, purpose, .. } = input else {
+        let Input::Stp {
+            slave,
+            purpose,
+            total,
+        } = input
+        else {
             return;
         };
+        if total.is_none()
+            && matches!(
+                self.faults.power_loss_point(Phase::Transfer),
+                Some(Point::Fraction(_))
+            )
+        {
+            // A fraction needs the announced length; without one the fault must not leak into the
+            // next transfer.
+            self.faults.fire_power_loss(Phase::Transfer);
+            self.log.push(
+                self.now,
+                EntryKind::Fault,
+                "power-loss=transfer@FRACTION dropped: the stream announced no length",
+            );
+        }
         add_stats(&mut self.stp_totals, &slave.stats);
         let slave = *slave;
         self.log.push(
@@ -1160,17 +1199,24 @@ impl Modem {
     /// Cuts the power now.
     pub fn power_loss(&mut self) {
         self.flash.power_losses += 1;
-        if self.programming.take().is_some() {
+        if let Some(p) = self.programming.take() {
             self.flash.firmware = None;
-            self.flash.report = UpgradeReport::Fail("power lost while programming".into());
+            let result = UpgradeReport::Fail("power lost while programming".into());
+            self.flash.report = result.clone();
+            self.flash.history.push(ProgramRecord {
+                components: component_names(&p.summary),
+                version: None,
+                result,
+                bytes: p.bytes,
+            });
             self.log.push(
                 self.now,
                 EntryKind::State,
                 "programming interrupted: firmware damaged, the modem will need a loader ELF",
             );
         }
-        self.shutdown();
         self.power = Power::Off;
+        self.shutdown();
         self.log.push(self.now, EntryKind::State, "power off");
         let at = self.now + self.cfg.power_off_time;
         self.schedule(at, Timer::PowerOn);
@@ -1182,7 +1228,9 @@ impl Modem {
         self.out.retain(|&(t, _)| t <= now);
         self.out_line_free = self.out_line_free.min(now);
         self.rx.clear();
-        self.timers.clear();
+        // A software reset does not stop a pending power loss (it belongs to the supply, not the modem).
+        self.timers
+            .retain(|(_, t)| matches!(t, Timer::PowerLoss(_)) && self.power == Power::On);
         if let Input::Stp { slave, .. } = &self.input {
             let stats = slave.stats.clone();
             add_stats(&mut self.stp_totals, &stats);

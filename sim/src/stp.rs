@@ -18,7 +18,8 @@
 //! - bytes that cannot start a frame (anything before a `fast` signature) are skipped;
 //! - a header whose hcrc does not match, or whose plen exceeds `max_transfer − 16`, poisons the rest of
 //!   the frame: the slave discards bytes until the line has been silent for `frame_gap`, then answers a
-//!   v2 host with NACK-UNKNOWN (op 0x7F) and a v1 host with nothing (it times out and retries);
+//!   v2 host with a NACK (NACK-UNKNOWN, op 0x7F, for a garbled header; op | 0x40 for an oversized plen)
+//!   and a v1 host with nothing (it times out and retries);
 //! - a frame whose payload CRC fails is answered with a NACK (op | 0x40) in v2, with nothing in v1;
 //! - an incomplete frame is dropped after `frame_gap` of silence (v2: NACK once the header was valid);
 //! - v1: a request with the same op and tid as the previous one is a retransmission: the previous
@@ -172,7 +173,7 @@ impl StpSlave {
                 log.push(
                     now,
                     EntryKind::StpOut,
-                    "NACK-UNKNOWN (op 0x7f) for a garbled header",
+                    "NACK for the frame discarded until the line went idle",
                 );
                 self.stats.nacks += 1;
                 SlaveOutput {

@@ -12,7 +12,7 @@ pub enum EntryKind {
     AtOut,
     /// An STP request the modem decoded (or refused).
     StpIn,
-    /// An STP response the modem sent.
+    /// An STP NACK the modem sent (ACKs are summarised on the request's `StpIn` line).
     StpOut,
     /// A boot-mode, baud or programming state change.
     State,

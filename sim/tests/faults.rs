@@ -132,6 +132,16 @@ fn power_loss_when_idle_reboots_into_the_same_mode() {
 }
 
 #[test]
+fn power_loss_is_not_cancelled_by_a_reboot_command() {
+    let mut h = host(BootMode::App, "power-loss=idle@2");
+    h.at_ok("ATE0");
+    h.at_ok("AT^RESET");
+    h.wait(20 * SEC);
+    let s = h.sim.status();
+    assert_eq!((s.flash.power_losses, s.faults.power_losses), (1, 1));
+}
+
+#[test]
 fn power_loss_while_switching_still_lands_in_upgrade_mode() {
     let mut h = host(BootMode::App, "power-loss=switching@0.5");
     h.at_ok("ATE0");

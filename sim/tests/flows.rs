@@ -95,7 +95,7 @@ fn application_to_upgrade_mode_and_back() {
     assert_eq!(h.at("AT+SMOD?"), "\r\n2\r\n\r\nOK\r\n");
     assert_eq!(
         h.at("ATI1"),
-        "\r\nUE5.0.0.0\r\nLR5.1.1.0-38638\r\n\r\nOK\r\n"
+        "\r\nUE5.0.0.0d\r\nLR5.1.1.0-38638\r\n\r\nOK\r\n"
     );
     for cmd in [
         "AT+BIND=AT",
@@ -136,7 +136,7 @@ fn application_to_upgrade_mode_and_back() {
     );
     assert_eq!(
         h.at("ATI1"),
-        "\r\nUE5.0.0.0\r\nLR5.1.1.0-38638\r\n\r\nOK\r\n",
+        "\r\nUE5.0.0.0d\r\nLR5.1.1.0-38638\r\n\r\nOK\r\n",
         "still the old image until reboot"
     );
     h.at_ok("AT+SMSWBOOT=1,1");
@@ -145,7 +145,7 @@ fn application_to_upgrade_mode_and_back() {
     assert_eq!(h.at("AT+SMOD?"), "\r\n2\r\n\r\nOK\r\n");
     assert_eq!(
         h.at("ATI1"),
-        "\r\nUE5.0.0.0\r\nLR5.1.2.0-39529\r\n\r\nOK\r\n"
+        "\r\nUE5.0.0.0d\r\nLR5.1.2.0-39529\r\n\r\nOK\r\n"
     );
     let s = h.sim.status();
     assert_eq!(s.flash.history.len(), 1);
@@ -221,6 +221,8 @@ fn loader_wait_needs_the_loader_elf() {
     let log = h.stp_transfer(&loader, Transfer::default());
     assert_eq!((log.version, log.max_transfer), (1, 2048));
     assert_eq!(log.blocks as usize, loader.len().div_ceil(2016));
+    h.send(b"AT\n");
+    assert_eq!(h.collect(SEC), b"", "silent while the loader starts");
     h.wait_for_at(120 * SEC);
     h.at_ok("ATE0");
     assert_eq!(h.at("AT+SMOD?"), "\r\n1\r\n\r\nOK\r\n");
@@ -236,7 +238,7 @@ fn loader_wait_needs_the_loader_elf() {
     h.at_ok("ATE0");
     assert_eq!(
         h.at("ATI1"),
-        "\r\nUE5.0.0.0\r\nLR5.1.2.0-39529\r\n\r\nOK\r\n"
+        "\r\nUE5.0.0.0d\r\nLR5.1.2.0-39529\r\n\r\nOK\r\n"
     );
 }
 
@@ -272,6 +274,10 @@ fn loader_wait_refuses_wrong_files() {
 fn stp_v2_compressed_stream_and_nack() {
     let mut h = Host::new(SimConfig::gm02s().with_mode(BootMode::Upgrade));
     h.at_ok("ATE0");
+    assert_eq!(
+        h.at("ATI1"),
+        "\r\nUE8.0.5.13\r\nLR8.0.5.13-59577\r\n\r\nOK\r\n"
+    );
     let dup = full_dup(Model::Gm02s, "8.2.1.0 [61488]", 100_000);
     let zipped = miniz_oxide::deflate::compress_to_vec_zlib(&dup, 6);
     h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
@@ -477,7 +483,7 @@ fn at_basics() {
     assert_eq!(h.at("AT+FOO"), "\r\nERROR\r\n");
     assert_eq!(
         h.at("ATI"),
-        "\r\nSEQUANS Communications\r\nVZM20Q\r\nUE5.0.0.0\r\n\r\nOK\r\n"
+        "\r\nSEQUANS Communications\r\nVZM20Q\r\nUE5.0.0.0d\r\n\r\nOK\r\n"
     );
     assert_eq!(h.at("AT+CGSN"), "\r\n354346099225475\r\n\r\nOK\r\n");
     let showver = h.at("AT!=\"showver\"");
