@@ -11,7 +11,7 @@ use crate::checksum::WordOrder;
 use crate::config::{BootMode, Model, Pacing, SimConfig};
 use crate::faults::{ByteFate, FaultCounts, Faults, Phase, Point};
 use crate::flash::{Flash, ProgramRecord, UpgradeReport};
-use crate::package::{self, ComponentKind, LoaderInfo, PackageRules, PackageSummary};
+use crate::package::{self, ComponentKind, PackageRules, PackageSummary};
 use crate::stp::{SlaveConfig, StpSlave, StpStats};
 use crate::time::{MS, Nanos, SECOND, byte_time, format_time};
 use crate::transcript::{EntryKind, Transcript, escape};
@@ -193,7 +193,6 @@ pub struct Modem {
     mode: BootMode,
     baud: u32,
     running: Option<SimVersion>,
-    loader: Option<LoaderInfo>,
     echo: bool,
     cfun: u8,
     input: Input,
@@ -205,7 +204,8 @@ pub struct Modem {
     host_baud: Option<u32>,
     timers: Vec<(Nanos, Timer)>,
     programming: Option<Programming>,
-    pending_loader: Option<LoaderInfo>,
+    /// A loader ELF was accepted and is starting (the modem listens to nobody meanwhile).
+    loader_starting: bool,
     answered: u64,
     stp_totals: StpStats,
 }
@@ -260,11 +260,6 @@ impl Modem {
         Self {
             faults: Faults::new(cfg.faults.clone()),
             running: flash.firmware.clone(),
-            loader: (mode == BootMode::Loader).then_some(LoaderInfo {
-                big_endian: true,
-                entry: 0x1000,
-                version: None,
-            }),
             flash,
             log,
             now: 0,
@@ -282,7 +277,7 @@ impl Modem {
             host_baud: None,
             timers: Vec::new(),
             programming: None,
-            pending_loader: None,
+            loader_starting: false,
             answered: 0,
             stp_totals: StpStats::default(),
             cfg,
@@ -406,13 +401,13 @@ impl Modem {
         }
     }
 
-    /// Host-side bytes that have arrived by `now`, appended to `out`; returns how many.
-    pub fn take_output(&mut self, now: Nanos, out: &mut Vec<u8>, max: usize) -> usize {
+    /// Copies host-side bytes that have arrived by `now` into `buf`; returns how many.
+    pub fn take_output(&mut self, now: Nanos, buf: &mut [u8]) -> usize {
         let mut n = 0;
-        while n < max {
+        for slot in buf.iter_mut() {
             match self.out.front() {
                 Some(&(t, b)) if t <= now => {
-                    out.push(b);
+                    *slot = b;
                     self.out.pop_front();
                     n += 1;
                 }
@@ -543,7 +538,7 @@ impl Modem {
         if self.programming.is_some() && !self.cfg.at_during_programming {
             return;
         }
-        if self.pending_loader.is_some() {
+        if self.loader_starting {
             // The bootloader has jumped to the loader, which is still initialising: nobody listens.
             return;
         }
@@ -1003,9 +998,15 @@ impl Modem {
                     self.log.push(
                         self.now,
                         EntryKind::State,
-                        format!("loader ELF accepted ({} B); starting", stream.len()),
+                        format!(
+                            "loader ELF accepted ({} B, version {}); starting",
+                            stream.len(),
+                            info.version
+                                .as_ref()
+                                .map_or("unknown".into(), SimVersion::showver)
+                        ),
                     );
-                    self.pending_loader = Some(info);
+                    self.loader_starting = true;
                     let at = self.now + self.cfg.loader_start_time;
                     self.schedule(at, Timer::LoaderStarted);
                 }
@@ -1131,8 +1132,8 @@ impl Modem {
             }
             Timer::ProgrammingDone => self.programming_done(),
             Timer::LoaderStarted => {
-                if self.power == Power::On && self.mode == BootMode::LoaderWait {
-                    self.loader = self.pending_loader.take();
+                if self.loader_starting && self.power == Power::On {
+                    self.loader_starting = false;
                     self.mode = BootMode::Loader;
                     self.echo = true;
                     self.log.push(
@@ -1239,8 +1240,7 @@ impl Modem {
             line: Vec::new(),
             overflow: false,
         };
-        self.pending_loader = None;
-        self.loader = None;
+        self.loader_starting = false;
     }
 
     /// A software reset (AT^RESET, `AT+SMSWBOOT=x,1`, or a self-reset fault).

@@ -244,7 +244,7 @@ pub fn serve(
     let mut attached = false;
     let mut unsent: VecDeque<u8> = VecDeque::new();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::new();
+    let mut out = vec![0u8; 4096];
     while !opts.stop.load(Ordering::Relaxed) {
         let now = clock();
         modem.advance_to(now);
@@ -284,9 +284,13 @@ pub fn serve(
                     continue;
                 }
             }
-            out.clear();
-            modem.take_output(now, &mut out, usize::MAX);
-            unsent.extend(out.iter().copied());
+            loop {
+                let n = modem.take_output(now, &mut out);
+                unsent.extend(out.iter().take(n));
+                if n < out.len() {
+                    break;
+                }
+            }
             while !unsent.is_empty() {
                 let (front, _) = unsent.as_slices();
                 let n = endpoint.write(front)?;

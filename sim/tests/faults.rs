@@ -252,11 +252,7 @@ fn power_loss_while_programming_needs_the_loader() {
     h.port.set_baud(Some(115_200));
     h.send(b"\nAT\n");
     assert!(h.collect(SEC).ends_with(b"OK\r\n"));
-    h.send(b"AT+STP\n");
-    assert_eq!(h.collect(SEC), b"OK\r\n");
-    h.stp_transfer(&loader_elf("6.0.0.0 [37781]", true), Transfer::default());
-    h.wait_for_at(120 * SEC);
-    h.at_ok("ATE0");
+    h.load_loader(&loader_elf("6.0.0.0 [37781]", true));
     h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&dup, Transfer::default());
     h.assert_upgraded();

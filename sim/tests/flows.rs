@@ -253,11 +253,7 @@ fn loader_wait_refuses_wrong_files() {
     h.wait(10 * SEC);
     h.send(b"AT+SMOD?\n");
     assert_eq!(h.collect(SEC), b"0\r\nOK\r\n", "still waiting for a loader");
-    h.send(b"AT+STP\n");
-    assert_eq!(h.collect(SEC), b"OK\r\n");
-    h.stp_transfer(&loader_elf("6.0.0.0 [37781]", true), Transfer::default());
-    h.wait_for_at(120 * SEC);
-    h.at_ok("ATE0");
+    h.load_loader(&loader_elf("6.0.0.0 [37781]", true));
     h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
     h.stp_transfer(&diff_dup(Model::Sqn3330, 38638, NEW), Transfer::default());
     let verdict = h.upgrade_verdict(Duration::from_secs(600));
@@ -526,11 +522,7 @@ fn real_files() {
         let mut cfg = SimConfig::sqn3330().with_mode(BootMode::LoaderWait);
         cfg.firmware = None;
         let mut h = Host::new(cfg);
-        h.send(b"AT+STP\n");
-        assert_eq!(h.collect(SEC), b"OK\r\n");
-        h.stp_transfer(&read("updater-37781.elf"), Transfer::default());
-        h.wait_for_at(120 * SEC);
-        h.at_ok("ATE0");
+        h.load_loader(&read("updater-37781.elf"));
         assert_eq!(h.at("AT+SMOD?"), "\r\n1\r\n\r\nOK\r\n");
         h.start_stp("AT+SMSTPU=\"ON_THE_FLY\"");
         let log = h.stp_transfer(&read(file), Transfer::default());
@@ -546,11 +538,7 @@ fn real_files() {
         assert!(h.at("ATI1").contains(want), "{file}");
     }
     let mut h = Host::new(SimConfig::gm02s().with_mode(BootMode::LoaderWait));
-    h.send(b"AT+STP\n");
-    assert_eq!(h.collect(SEC), b"OK\r\n");
-    h.stp_transfer(&read("mtools-61488.elf"), Transfer::default());
-    h.wait_for_at(120 * SEC);
-    h.at_ok("ATE0");
+    h.load_loader(&read("mtools-61488.elf"));
     assert_eq!(h.at("AT+SMOD?"), "\r\n1\r\n\r\nOK\r\n");
     // The real bootrom package alone is a valid (bootrom-only) package.
     let mut h = sqn(BootMode::Upgrade);

@@ -200,6 +200,21 @@ impl Host {
         }
     }
 
+    /// Loader-wait (SMOD 0): `AT+STP`, the loader ELF over STP, then waits for the loader to answer
+    /// `AT` and turns echo off.
+    #[track_caller]
+    pub fn load_loader(&mut self, elf: &[u8]) {
+        self.send(b"AT+STP\n");
+        assert_eq!(
+            self.collect(Duration::from_secs(1)),
+            b"OK\r\n",
+            "AT+STP in the bootloader"
+        );
+        self.stp_transfer(elf, Transfer::default());
+        self.wait_for_at(Duration::from_secs(120));
+        self.at_ok("ATE0");
+    }
+
     /// Sends an AT command that enters STP (`AT+SMSTPU="ON_THE_FLY"`, `AT+SMSTPU`) and waits for its OK.
     #[track_caller]
     pub fn start_stp(&mut self, cmd: &str) {
