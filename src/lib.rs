@@ -18,4 +18,5 @@ compile_error!(
 );
 
 pub mod image;
+pub mod protocol;
 pub mod storage;

@@ -1,0 +1,1 @@
+//! AT commands: placeholder, filled in by the AT work.

@@ -1,0 +1,1 @@
+//! STP: placeholder, filled in by the STP work.
