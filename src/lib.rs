@@ -20,3 +20,4 @@ compile_error!(
 pub mod image;
 pub mod protocol;
 pub mod storage;
+pub mod transport;

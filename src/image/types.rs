@@ -319,6 +319,38 @@ impl FirmwareVersion {
         Some(Self { numbers, build })
     }
 
+    /// Parses the `LR` line of an `ATI1` reply: `LR5.1.1.0-38638` (SQN3330) or `LR8.0.5.13-59577`
+    /// (GM02S) gives numbers `5.1.1.0` and build `38638`.
+    ///
+    /// Padding around the line is ignored, `LR` may be in either case, and text after the build
+    /// number that does not continue it (a suffix letter, a space) is ignored. Returns `None` for
+    /// anything else, including a build number of more than 9 digits.
+    pub fn parse_ati1_line(line: &[u8]) -> Option<Self> {
+        let line = trim_spaces(line);
+        let (lr, rest) = line.split_at_checked(2)?;
+        if !lr.eq_ignore_ascii_case(b"LR") {
+            return None;
+        }
+        let (numbers, rest) = take_dotted(rest)?;
+        let rest = rest.strip_prefix(b"-")?;
+        let (build, _) = take_number(rest, 9)?;
+        Some(Self { numbers, build })
+    }
+
+    /// Parses the value column of an `AT!="showver"` row: `5.1.1.0 [38638]` or
+    /// `5.1.1.0 [38638] by robot-soft at 2018-08-20 09:51:46`.
+    ///
+    /// Unlike [`parse_prefix`](Self::parse_prefix) it accepts any number of spaces (including none)
+    /// around the value and before `[`, because the table's spacing varies between firmware releases.
+    /// Returns `None` for anything else (for example `none` on a modem without application firmware).
+    pub fn parse_showver(value: &[u8]) -> Option<Self> {
+        let (numbers, rest) = take_dotted(trim_spaces(value))?;
+        let rest = trim_spaces(rest).strip_prefix(b"[")?;
+        let (build, after) = take_number(trim_spaces(rest), 9)?;
+        trim_spaces(after).strip_prefix(b"]")?;
+        Some(Self { numbers, build })
+    }
+
     /// The form `ATI1` answers with on the modem: `LR5.1.1.0-38638`.
     pub fn ati1(&self) -> impl fmt::Display + '_ {
         struct Ati1<'v>(&'v FirmwareVersion);
@@ -330,6 +362,32 @@ impl FirmwareVersion {
         }
         Ati1(self)
     }
+}
+
+/// Parses `a.b.c.d` (each 1–5 digits, fitting `u16`); returns the numbers and the rest.
+fn take_dotted(text: &[u8]) -> Option<([u16; 4], &[u8])> {
+    let mut rest = text;
+    let mut numbers = [0u16; 4];
+    for (i, slot) in numbers.iter_mut().enumerate() {
+        let (value, after) = take_number(rest, 5)?;
+        *slot = u16::try_from(value).ok()?;
+        rest = after;
+        if i < 3 {
+            rest = rest.strip_prefix(b".")?;
+        }
+    }
+    Some((numbers, rest))
+}
+
+/// `text` without leading and trailing spaces and tabs.
+fn trim_spaces(text: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = text.iter().position(|b| !is_space(b)).unwrap_or(text.len());
+    let end = text
+        .iter()
+        .rposition(|b| !is_space(b))
+        .map_or(start, |i| i.saturating_add(1));
+    text.get(start..end).unwrap_or_default()
 }
 
 /// Parses 1..=`max_digits` ASCII digits; returns the value and the rest.

@@ -27,7 +27,17 @@ const LIB_CLIPPY: &[&[&str]] = &[
     &[],
     &["--features", "std", "--all-targets"],
     &["--features", "std,log", "--all-targets"],
+    &[
+        "--features",
+        "std,embedded-hal-nb,serialport",
+        "--all-targets",
+    ],
     &["--no-default-features", "--features", "sdmmc,defmt"],
+    &[
+        "--no-default-features",
+        "--features",
+        "sdmmc,embedded-hal-nb",
+    ],
 ];
 
 /// `cargo build -p modem-upgrade <args> --target thumbv7em-none-eabihf`.
@@ -35,6 +45,11 @@ const CROSS_BUILDS: &[&[&str]] = &[
     &["--no-default-features", "--features", "sdmmc"],
     &["--no-default-features", "--features", "sdmmc", "--release"],
     &["--no-default-features", "--features", "sdmmc,defmt"],
+    &[
+        "--no-default-features",
+        "--features",
+        "sdmmc,embedded-hal-nb",
+    ],
 ];
 
 const NO_STD_FEATURES: &[&str] = &["--no-default-features", "--features", "sdmmc"];
@@ -97,7 +112,7 @@ fn steps() -> Vec<Step> {
         defmt_log_rejected,
     ));
     steps.push(Step::new(
-        "tests (--workspace --features modem-upgrade/std)",
+        "tests (--workspace --features modem-upgrade/{std,embedded-hal-nb,serialport})",
         test,
     ));
     steps.push(Step::new(
@@ -314,7 +329,12 @@ fn defmt_log_rejected(_: &mut Ctx) -> StepResult {
 }
 
 fn test(_: &mut Ctx) -> StepResult {
-    let mut command = cmd::cargo(["test", "--workspace", "--features", "modem-upgrade/std"]);
+    let mut command = cmd::cargo([
+        "test",
+        "--workspace",
+        "--features",
+        "modem-upgrade/std,modem-upgrade/embedded-hal-nb,modem-upgrade/serialport",
+    ]);
     if let Some(fixtures) = fixtures_for_tests() {
         command.env(FIXTURES_ENV, fixtures);
     }
