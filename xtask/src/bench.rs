@@ -1,12 +1,22 @@
-//! `cargo xtask bench [--json]`: runs the `preflight` benchmark of the library.
+//! `cargo xtask bench [--json]`: runs the library's benchmarks.
 //!
-//! The bench binary prints its own results; its stdout is passed through untouched (with `--json`
-//! it is one `{"metric","value","unit","how"}` object per line), so this command writes nothing
-//! else to stdout: the echoed command line goes to stderr, like cargo's own progress output.
+//! - `preflight`: image validation throughput;
+//! - `stp_engine`: the STP session engine's and CRC-16's throughput;
+//! - under valgrind (callgrind), when it is installed: the STP engine's instructions per image byte,
+//!   counted as (one 6 MB session) − (the same binary doing nothing but building the image), so the
+//!   set-up cost cancels out.
+//!
+//! The bench binaries print their own results; their stdout is passed through untouched (with `--json`
+//! it is one `{"metric","value","unit","how"}` object per line, and this command adds its own lines in
+//! the same shape), so this command writes nothing else to stdout: commands and skips go to stderr.
 
-use std::process::ExitCode;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
 
 use crate::cmd;
+
+/// Image bytes one `--once engine` pass of the `stp_engine` bench sends (its `IMAGE_BYTES`).
+const STP_BENCH_IMAGE_BYTES: f64 = 6_000_000.0;
 
 pub fn run(args: &[String]) -> ExitCode {
     let mut json = false;
@@ -17,32 +27,139 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
 
+    for bench in ["preflight", "stp_engine"] {
+        let mut command = cmd::cargo([
+            "bench",
+            "-p",
+            "modem-upgrade",
+            "--bench",
+            bench,
+            "--features",
+            "std",
+            "--",
+        ]);
+        if json {
+            command.arg("--json");
+        }
+        eprintln!("$ {}", cmd::display(&command));
+        if let Err(code) = status(command.status()) {
+            return code;
+        }
+    }
+
+    match stp_instructions_per_byte() {
+        Ok(Some(per_byte)) => {
+            let how = "callgrind instruction count of one 6,000,000-byte STP v1 session (block 2016) \
+                       against an in-process slave, minus the same binary without the session, divided \
+                       by the image bytes; release build";
+            if json {
+                println!(
+                    "{{\"metric\":\"stp_engine_instructions_per_byte\",\"value\":{per_byte:.2},\"unit\":\"instructions/byte\",\"how\":\"{how}\"}}"
+                );
+            } else {
+                println!(
+                    "{:<32} {:>10.2} {:<5} {}",
+                    "stp_engine_instructions_per_byte", per_byte, "instr/B", how
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn status(result: std::io::Result<std::process::ExitStatus>) -> Result<(), ExitCode> {
+    match result {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => {
+            eprintln!("error: the benchmark failed ({status})");
+            // A signal has no exit code; out-of-range codes cannot be forwarded as-is.
+            let code = status.code().and_then(|c| u8::try_from(c).ok());
+            Err(ExitCode::from(code.filter(|&c| c != 0).unwrap_or(1)))
+        }
+        Err(e) => {
+            eprintln!("error: could not start cargo: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `Ok(None)` (with a "skipped" line on stderr) when valgrind is not installed.
+fn stp_instructions_per_byte() -> Result<Option<f64>, String> {
+    if !cmd::succeeds(&mut cmd::tool("valgrind", ["--version"])) {
+        eprintln!(
+            "skipped: stp_engine_instructions_per_byte (valgrind not installed; `apt-get install valgrind`)"
+        );
+        return Ok(None);
+    }
+    let binary = bench_binary("stp_engine")?;
+    let engine = callgrind_total(&binary, "engine")?;
+    let baseline = callgrind_total(&binary, "none")?;
+    Ok(Some(
+        engine.saturating_sub(baseline) as f64 / STP_BENCH_IMAGE_BYTES,
+    ))
+}
+
+/// Builds a bench target and returns its executable, from cargo's JSON build messages.
+fn bench_binary(name: &str) -> Result<PathBuf, String> {
     let mut command = cmd::cargo([
         "bench",
         "-p",
         "modem-upgrade",
         "--bench",
-        "preflight",
+        name,
         "--features",
         "std",
-        "--",
+        "--no-run",
+        "--message-format=json",
     ]);
-    if json {
-        command.arg("--json");
-    }
     eprintln!("$ {}", cmd::display(&command));
+    let output = quiet_output(&mut command)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let needle = format!("\"name\":\"{name}\"");
+    stdout
+        .lines()
+        .filter(|line| line.contains(&needle) && line.contains("\"executable\":\""))
+        .filter_map(|line| {
+            let start = line.find("\"executable\":\"")? + "\"executable\":\"".len();
+            let end = line.get(start..)?.find('"')? + start;
+            line.get(start..end).map(PathBuf::from)
+        })
+        .next_back()
+        .ok_or_else(|| format!("cargo did not report an executable for bench `{name}`"))
+}
 
-    match command.status() {
-        Ok(status) if status.success() => ExitCode::SUCCESS,
-        Ok(status) => {
-            eprintln!("error: the benchmark failed ({status})");
-            // A signal has no exit code; out-of-range codes cannot be forwarded as-is.
-            let code = status.code().and_then(|c| u8::try_from(c).ok());
-            ExitCode::from(code.filter(|&c| c != 0).unwrap_or(1))
-        }
-        Err(e) => {
-            eprintln!("error: could not start cargo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Runs `binary --once MODE` under callgrind and returns its total instruction count.
+fn callgrind_total(binary: &std::path::Path, mode: &str) -> Result<u64, String> {
+    let out_file = std::env::temp_dir().join(format!("modem-upgrade-callgrind-{mode}.out"));
+    let mut command = Command::new("valgrind");
+    command
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg(binary)
+        .args(["--once", mode]);
+    eprintln!("$ {}", cmd::display(&command));
+    let output = quiet_output(&mut command)?;
+    let _ = std::fs::remove_file(&out_file);
+    // callgrind ends with "==PID== Collected : N" on stderr.
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find_map(|line| {
+            let rest = line.split("Collected :").nth(1)?;
+            rest.trim().parse::<u64>().ok()
+        })
+        .ok_or_else(|| format!("no \"Collected\" line in callgrind's output for --once {mode}"))
+}
+
+/// Runs `command` capturing its output, without echoing anything to stdout (which `--json` keeps for
+/// metrics only); the caller has echoed the command on stderr.
+fn quiet_output(command: &mut Command) -> Result<std::process::Output, String> {
+    command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run `{}`: {e}", cmd::display(command)))
 }
