@@ -1220,3 +1220,51 @@ fn firmware_version_from_ati1_and_showver() {
         assert_eq!(FirmwareVersion::parse_showver(bad), None, "{bad:?}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Timing policy: the table in `commands`' module docs and docs/protocol.md §2.2
+
+/// `(timeout_ms, attempts, reboots)` of a command.
+fn policy<C: AtCommand>(command: &C) -> (u32, u8, bool) {
+    (command.timeout_ms(), command.attempts(), command.reboots())
+}
+
+#[test]
+fn every_command_has_the_documented_timeout_and_attempts() {
+    use modem_upgrade::protocol::at::AttentionWithin;
+    assert_eq!(policy(&Attention), (1_000, 3, false));
+    assert_eq!(
+        policy(&AttentionWithin { timeout_ms: 750 }),
+        (750, 1, false)
+    );
+    assert_eq!(policy(&EchoOff), (2_000, 2, false));
+    assert_eq!(policy(&QueryBootMode::new()), (2_000, 3, false));
+    assert_eq!(policy(&QueryBootMode::bootloader()), (2_000, 3, false));
+    assert_eq!(policy(&QueryUpgrade), (5_000, 2, false));
+    assert_eq!(policy(&Identify), (5_000, 2, false));
+    assert_eq!(policy(&ShowVersion), (5_000, 2, false));
+    assert_eq!(
+        policy(&SelectBoot {
+            target: 3,
+            reset: true
+        }),
+        (5_000, 1, true)
+    );
+    assert_eq!(
+        policy(&SelectBoot {
+            target: 3,
+            reset: false
+        }),
+        (5_000, 1, false)
+    );
+    assert_eq!(policy(&QueryBootSelection), (5_000, 2, false));
+    assert_eq!(policy(&StartStp { on_the_fly: true }), (5_000, 1, false));
+    assert_eq!(policy(&StartStp { on_the_fly: false }), (5_000, 1, false));
+    assert_eq!(policy(&LoaderStp), (2_000, 1, false));
+    assert_eq!(policy(&SetBaud::new(921_600)), (2_000, 1, false));
+    assert_eq!(policy(&SetBaud::bootloader(921_600)), (2_000, 1, false));
+    assert_eq!(policy(&SoftReset), (5_000, 1, true));
+    assert_eq!(policy(&StartUpgrade), (5_000, 1, false));
+    assert_eq!(policy(&SetFunctionality(4)), (15_000, 2, false));
+    assert_eq!(policy(&QueryImei), (2_000, 2, false));
+}

@@ -7,22 +7,11 @@
 use modem_upgrade::protocol::stp::*;
 use std::collections::VecDeque;
 
-// ---- the slave ---------------------------------------------------------------------------------
+#[path = "support/stp_wire.rs"]
+mod stp_wire;
+use stp_wire::{bitwise_crc as slave_crc, response_with};
 
-fn slave_crc(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
+// ---- the slave ---------------------------------------------------------------------------------
 
 fn be16(b: &[u8]) -> u16 {
     u16::from_be_bytes([b[0], b[1]])
@@ -119,24 +108,7 @@ impl Slave {
     }
 
     fn answer(&self, op: u8, sid: u8, tid: u32, payload: &[u8]) -> Vec<u8> {
-        let pcrc = if payload.is_empty() || !self.with_pcrc {
-            0
-        } else {
-            slave_crc(payload)
-        };
-        let mut h = b"tsaf".to_vec();
-        h.push(op);
-        h.push(sid);
-        h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-        h.extend_from_slice(&tid.to_be_bytes());
-        h.extend_from_slice(&[0, 0]);
-        h.extend_from_slice(&pcrc.to_be_bytes());
-        if self.with_hcrc {
-            let c = slave_crc(&h);
-            h[12..14].copy_from_slice(&c.to_be_bytes());
-        }
-        h.extend_from_slice(payload);
-        h
+        response_with(op, sid, tid, payload, self.with_hcrc, self.with_pcrc)
     }
 
     /// One complete request frame from the host; returns the bytes put on the line now.
@@ -958,6 +930,48 @@ fn a_modem_that_never_consumes_cannot_loop_forever() {
     );
     assert_eq!(run.session.stats().blocks, 65);
     assert_eq!(run.session.acknowledged(), 0);
+}
+
+#[test]
+fn retry_budget_scales_with_the_started_mib_to_send() {
+    const MIB: usize = 1 << 20;
+    let never_consumes = || {
+        v1().script(|r, _| {
+            if r.op == 3 {
+                Action::Residue(u16::MAX)
+            } else {
+                Action::Answer
+            }
+        })
+    };
+    let exhausted_budget = |run: &Run| match run.outcome {
+        Poll::Failed(StpError::RetryBudgetExhausted { budget, .. }) => budget,
+        ref other => panic!("{other:?}"),
+    };
+    let img = image(MIB + 1, 24);
+    // 1 MiB + 1 byte starts a second MiB: 2 × 64.
+    let run = drive(session(img.len()), never_consumes(), &img);
+    assert_eq!(exhausted_budget(&run), 128);
+    assert_eq!(run.session.retries_used(), 128);
+    assert_eq!(run.session.stats().blocks, 129);
+    // Exactly 1 MiB is one started MiB.
+    let run = drive(session(MIB), never_consumes(), &img[..MIB]);
+    assert_eq!(exhausted_budget(&run), 64);
+    // Only the bytes still to send count: resuming at 1 byte leaves exactly 1 MiB.
+    let resumed = Session::new(SessionConfig::default(), img.len() as u32, 1).unwrap();
+    let run = drive(resumed, never_consumes(), &img);
+    assert_eq!(exhausted_budget(&run), 64);
+    // The configured value is the per-MiB figure.
+    let cfg = SessionConfig {
+        retry_budget: 5,
+        ..SessionConfig::default()
+    };
+    let run = drive(
+        Session::new(cfg, img.len() as u32, 0).unwrap(),
+        never_consumes(),
+        &img,
+    );
+    assert_eq!(exhausted_budget(&run), 10);
 }
 
 #[test]

@@ -2,52 +2,17 @@
 //! byte-exact walk through a whole session, v1 and v2.
 //!
 //! Every expected byte here is either a literal from the spec, a literal computed by hand with an
-//! independent script (noted where used), or built with the bitwise CRC below, which shares nothing
-//! with the library's table-driven one.
+//! independent script (noted where used), or built with the bitwise CRC of `tests/support/stp_wire.rs`,
+//! which shares nothing with the library's table-driven one.
 
 use modem_upgrade::protocol::stp::*;
 use std::io::Write;
 
+#[path = "support/stp_wire.rs"]
+mod stp_wire;
+use stp_wire::{bitwise_crc, response};
+
 // ---- independent helpers ----------------------------------------------------------------------
-
-/// CRC-16/XMODEM, bit by bit (poly 0x1021, init 0, no reflection, no final XOR).
-fn bitwise_crc(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// A response frame built field by field (hcrc computed when `with_hcrc`, else 0).
-fn response(op: u8, sid: u8, tid: u32, payload: &[u8], with_hcrc: bool) -> Vec<u8> {
-    let pcrc = if payload.is_empty() {
-        0
-    } else {
-        bitwise_crc(payload)
-    };
-    let mut h = Vec::new();
-    h.extend_from_slice(b"tsaf");
-    h.push(op);
-    h.push(sid);
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&tid.to_be_bytes());
-    h.extend_from_slice(&[0, 0]);
-    h.extend_from_slice(&pcrc.to_be_bytes());
-    if with_hcrc {
-        let c = bitwise_crc(&h);
-        h[12..14].copy_from_slice(&c.to_be_bytes());
-    }
-    h.extend_from_slice(payload);
-    h
-}
 
 /// A request header built field by field with the independent CRC.
 fn request_header(op: u8, sid: u8, tid: u32, payload: &[u8]) -> [u8; 16] {

@@ -5,37 +5,9 @@
 use modem_upgrade::protocol::stp::*;
 use proptest::prelude::*;
 
-fn crc(data: &[u8]) -> u16 {
-    let mut c: u16 = 0;
-    for &b in data {
-        c ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ 0x1021
-            } else {
-                c << 1
-            };
-        }
-    }
-    c
-}
-
-fn answer(op: u8, sid: u8, tid: u32, payload: &[u8], hcrc: bool) -> Vec<u8> {
-    let pcrc = if payload.is_empty() { 0 } else { crc(payload) };
-    let mut h = b"tsaf".to_vec();
-    h.push(op);
-    h.push(sid);
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&tid.to_be_bytes());
-    h.extend_from_slice(&[0, 0]);
-    h.extend_from_slice(&pcrc.to_be_bytes());
-    if hcrc {
-        let c = crc(&h);
-        h[12..14].copy_from_slice(&c.to_be_bytes());
-    }
-    h.extend_from_slice(payload);
-    h
-}
+#[path = "support/stp_wire.rs"]
+mod stp_wire;
+use stp_wire::{bitwise_crc as crc, response as answer};
 
 fn sid_for(s: &Session, op: Op) -> u8 {
     if op == Op::Reset && s.negotiated().is_none() {

@@ -303,17 +303,8 @@ impl FirmwareVersion {
     /// Parses `x.y.z.w [NNNNN]` at the start of `text` (anything after the closing bracket is ignored).
     /// Returns `None` for anything else.
     pub fn parse_prefix(text: &[u8]) -> Option<Self> {
-        let mut rest = text;
-        let mut numbers = [0u16; 4];
-        for (i, slot) in numbers.iter_mut().enumerate() {
-            let (value, after) = take_number(rest, 5)?;
-            *slot = u16::try_from(value).ok()?;
-            rest = after;
-            if i < 3 {
-                rest = rest.strip_prefix(b".")?;
-            }
-        }
-        rest = rest.strip_prefix(b" [")?;
+        let (numbers, rest) = take_dotted(text)?;
+        let rest = rest.strip_prefix(b" [")?;
         let (build, after) = take_number(rest, 9)?;
         after.strip_prefix(b"]")?;
         Some(Self { numbers, build })

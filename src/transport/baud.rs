@@ -3,15 +3,18 @@
 //! Facts (sequans-protocol.md §1, §3.2, §3.8): an SQN3330 application answers at 921,600 baud, its FFH
 //! bootloader (recovery, `AT+SMOD?` = 0) only at 115,200; a GM02S at 115,200. The first `AT` after the
 //! host changes its rate often meets garbage in the modem's receiver and is answered `ERROR` (the real
-//! detection log reads "nothing at 921600, ERROR then OK at 115200"), so each rate gets a few tries and
-//! any final result proves the rate, but only `OK` ends the probe.
+//! detection log reads "nothing at 921600, ERROR then OK at 115200"), so each rate gets a few tries;
+//! an `ERROR` uses one of them like silence does, and only `OK` ends the probe.
 //!
 //! | step | host sends | at rate | expects |
 //! | --- | --- | --- | --- |
 //! | probe, for each configured rate | `AT` (up to `attempts_per_rate` times) | that rate | `OK` |
 //! | switch | `AT+IPR=<target>` | current | `OK` (sent before the modem switches) |
-//! | verify | `AT` (up to 3 times) | target | `OK` |
-//! | fall back, if verify fails | `AT` (up to 3 times) | current | `OK` |
+//! | verify | `AT` (up to `attempts_per_rate` times) | target | `OK` |
+//! | fall back, if verify fails | `AT` (up to `attempts_per_rate` times) | current | `OK` |
+//!
+//! When `AT+IPR` is refused or gets no readable answer the verify steps run the other way round:
+//! `current` first, then `target` (a lost `OK` does not prove the modem stayed where it was).
 
 use core::fmt;
 
@@ -159,8 +162,11 @@ where
 /// Moves the modem and the host from `current` to `target` baud with `AT+IPR`, verifies with `AT` at
 /// the new rate, and falls back to `current` if the modem does not answer there.
 ///
-/// Returns the rate in use afterwards: `target` on success, `current` after a clean fall-back (the
-/// modem refused `AT+IPR` or did not answer at the new rate but still answers at the old one).
+/// Returns the rate at which the modem answers afterwards: `target` on success; `current` after a
+/// clean fall-back (the modem refused `AT+IPR`, or did not answer at the new rate but still answers at
+/// the old one). When `AT+IPR` was refused or got no readable answer, `current` is tried first and then
+/// `target` (a lost `OK` does not prove the modem stayed). The host UART is left at the rate returned;
+/// [`BaudError::Lost`] means the modem answered at neither.
 /// `terminator` is [`Terminator::Lf`] for the FFH bootloader, [`Terminator::CrLf`] for an application.
 pub fn switch_baud<U, C>(
     link: &mut Link<U, C>,
@@ -176,37 +182,30 @@ where
     if current == target {
         return Ok(current);
     }
-    match link.command(SetBaudCommand {
+    let accepted = match link.command(SetBaudCommand {
         baud: target,
         terminator,
     }) {
-        Ok(()) => {}
-        // Refused or unanswered at the current rate: stay there if the modem still answers.
-        Err(LinkError::NoAnswer { .. } | LinkError::At(_)) => {
-            return if answers(link, probe)? {
-                Ok(current)
-            } else {
-                Err(BaudError::Lost {
-                    requested: target,
-                    previous: current,
-                })
-            };
-        }
+        Ok(()) => true,
+        // Refused (the modem stays at `current`), or unanswered / garbled (it may have switched).
+        Err(LinkError::NoAnswer { .. } | LinkError::At(_)) => false,
         Err(e) => return Err(e.into()),
-    }
-    set_host(link.uart_mut(), target)?;
-    link.purge_until_quiet(PURGE_QUIET_MS, PURGE_MAX_MS)?;
-    if answers(link, probe)? {
-        return Ok(target);
-    }
-    set_host(link.uart_mut(), current)?;
-    link.purge_until_quiet(PURGE_QUIET_MS, PURGE_MAX_MS)?;
-    if answers(link, probe)? {
-        Ok(current)
+    };
+    // Where the modem should be first, then the other rate.
+    let order = if accepted {
+        [target, current]
     } else {
-        Err(BaudError::Lost {
-            requested: target,
-            previous: current,
-        })
+        [current, target]
+    };
+    for rate in order {
+        set_host(link.uart_mut(), rate)?;
+        link.purge_until_quiet(PURGE_QUIET_MS, PURGE_MAX_MS)?;
+        if answers(link, probe)? {
+            return Ok(rate);
+        }
     }
+    Err(BaudError::Lost {
+        requested: target,
+        previous: current,
+    })
 }

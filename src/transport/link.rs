@@ -1,8 +1,19 @@
 //! [`Link`]: the blocking driver that runs the sans-IO AT and STP engines over a UART.
 //!
 //! Every wait is a poll loop: `read_ready()` → `read()` when bytes are there, otherwise
-//! [`Clock::idle`] and a deadline check. Nothing here sleeps on its own and nothing waits without a
-//! deadline, so a silent or babbling modem can never hang the caller.
+//! [`Clock::idle`]; the deadline is checked on every turn, whether bytes came or not. Nothing here
+//! sleeps on its own and no read waits without a deadline, so a silent modem, or one that never stops
+//! sending, cannot hang the caller. Once a deadline has passed, bytes that had already arrived are
+//! still read (at most 1 KiB), so a host that was late to look does not miss an answer that came in
+//! time.
+//!
+//! Writes are the exception: `embedded_io::Write` blocks by contract, so a transmitter held off for
+//! ever (CTS never asserted) blocks the caller inside the UART's `write`. The std adapters bound that
+//! with their write timeout; a bare-metal UART should do the same in its `Write` impl.
+//!
+//! A receive error of kind `InvalidData` (framing, parity, noise, overrun) counts as bytes lost on the
+//! line, which the protocols' CRCs, timeouts and retries handle; any other UART error ends the
+//! operation with [`LinkError::Io`].
 //!
 //! Bytes that arrive while no command is in flight (and bytes discarded before a new request) go
 //! through a URC listener, so an unsolicited `+SYSSTART` is never lost just because it arrived between
@@ -169,13 +180,93 @@ impl<E, S> From<StpError> for TransferError<E, S> {
     }
 }
 
+/// Chunks still read after a wait's deadline passed. A host that was descheduled past its deadline
+/// still reads an answer that arrived in time (up to 1 KiB of it), but a modem that never stops
+/// talking cannot hold a wait open beyond its deadline.
+const LATE_CHUNKS: u8 = 16;
+
+/// One wait for input: until `deadline`, then at most [`LATE_CHUNKS`] chunks of what is already there.
+#[derive(Clone, Copy, Debug)]
+struct Wait {
+    deadline: Deadline,
+    late_chunks: u8,
+}
+
+impl Wait {
+    fn until(deadline: Deadline) -> Self {
+        Self {
+            deadline,
+            late_chunks: LATE_CHUNKS,
+        }
+    }
+
+    fn after(now_ms: u64, timeout_ms: u32) -> Self {
+        Self::until(Deadline::after(now_ms, timeout_ms))
+    }
+}
+
+/// Received bytes not yet consumed: `buf[start..end]`. Refilled only once empty.
+struct RxChunk {
+    buf: [u8; RX_CHUNK],
+    start: usize,
+    end: usize,
+}
+
+impl RxChunk {
+    const fn new() -> Self {
+        Self {
+            buf: [0; RX_CHUNK],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or_default()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n).min(self.end);
+    }
+
+    fn clear(&mut self) {
+        self.start = self.end;
+    }
+
+    /// Offers the bytes in order to `f` until it returns `Some`, and consumes them up to and including
+    /// that byte (all of them when none did).
+    fn scan<T>(&mut self, mut f: impl FnMut(u8) -> Option<T>) -> Option<T> {
+        let mut used = 0usize;
+        let mut found = None;
+        for &byte in self.bytes() {
+            used = used.saturating_add(1);
+            found = f(byte);
+            if found.is_some() {
+                break;
+            }
+        }
+        self.consume(used);
+        found
+    }
+
+    /// Replaces the (consumed) contents with one read of `uart`; returns how many bytes came.
+    fn read_from<R: Read>(&mut self, uart: &mut R) -> Result<usize, R::Error> {
+        let n = uart.read(&mut self.buf)?;
+        self.start = 0;
+        self.end = n.min(RX_CHUNK);
+        Ok(self.end)
+    }
+}
+
 /// A UART plus a clock: runs AT commands and STP sessions with deadlines.
 pub struct Link<U, C> {
     uart: U,
     clock: C,
-    rx: [u8; RX_CHUNK],
-    rx_start: usize,
-    rx_end: usize,
+    rx: RxChunk,
     urcs: UrcListener<DEFAULT_LINE_CAPACITY>,
     seen: SeenUrcs,
 }
@@ -183,7 +274,7 @@ pub struct Link<U, C> {
 impl<U, C> fmt::Debug for Link<U, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Link")
-            .field("buffered", &(self.rx_end - self.rx_start))
+            .field("buffered", &self.rx.bytes().len())
             .field("seen", &self.seen)
             .finish_non_exhaustive()
     }
@@ -199,9 +290,7 @@ where
         Self {
             uart,
             clock,
-            rx: [0; RX_CHUNK],
-            rx_start: 0,
-            rx_end: 0,
+            rx: RxChunk::new(),
             urcs: UrcListener::new(),
             seen: SeenUrcs::default(),
         }
@@ -250,58 +339,56 @@ where
         Ok(())
     }
 
-    /// Makes sure at least one received byte is buffered, waiting until `deadline`.
-    /// Returns `false` when the deadline passed with nothing received.
-    fn fill(&mut self, deadline: Deadline) -> Result<bool, LinkError<U::Error>> {
-        if self.rx_start < self.rx_end {
-            return Ok(true);
-        }
+    /// Makes sure at least one received byte is buffered, polling until `wait`'s deadline; after it,
+    /// only what is already there is returned, and only [`LATE_CHUNKS`] times. Returns `false` when
+    /// the wait is over.
+    ///
+    /// The deadline is checked on every call, not only when nothing arrives: otherwise a modem that
+    /// never stops sending (noise at the wrong baud rate, a log stream) would keep every wait open.
+    fn fill(&mut self, wait: &mut Wait) -> Result<bool, LinkError<U::Error>> {
         loop {
-            if self.poll_uart()? {
+            let ready = !self.rx.is_empty() || self.poll_uart()?;
+            if !wait.deadline.has_passed(self.clock.now_ms()) {
+                if ready {
+                    return Ok(true);
+                }
+                self.clock.idle();
+                continue;
+            }
+            if ready && wait.late_chunks > 0 {
+                wait.late_chunks -= 1;
                 return Ok(true);
             }
-            if deadline.has_passed(self.clock.now_ms()) {
-                return Ok(false);
-            }
-            self.clock.idle();
+            return Ok(false);
         }
     }
 
     /// One non-blocking look at the UART; true when bytes were buffered.
+    ///
+    /// `InvalidData` (a framing, parity, noise or overrun error, as the `nb` adapter reports them) is
+    /// taken as bytes lost on the line, not as a broken UART: the protocols' CRCs, timeouts and
+    /// retries deal with lost bytes, and probing a wrong baud rate produces framing errors by design.
+    /// The `nb` adapter finds out whether a byte is there by reading it, so its `read_ready` reports
+    /// these errors too, and is treated the same way.
     fn poll_uart(&mut self) -> Result<bool, LinkError<U::Error>> {
-        if !self.uart.read_ready().map_err(LinkError::Io)? {
-            return Ok(false);
+        match self.uart.read_ready() {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(e) if is_lost_bytes(&e) => return Ok(false),
+            Err(e) => return Err(LinkError::Io(e)),
         }
-        match self.uart.read(&mut self.rx) {
-            Ok(n) => {
-                self.rx_start = 0;
-                self.rx_end = n.min(RX_CHUNK);
-                Ok(n > 0)
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::Interrupted) => Ok(false),
+        match self.rx.read_from(&mut self.uart) {
+            Ok(n) => Ok(n > 0),
+            Err(e) if is_lost_bytes(&e) || e.kind() == ErrorKind::TimedOut => Ok(false),
             Err(e) => Err(LinkError::Io(e)),
         }
     }
 
-    /// The buffered, not yet consumed bytes.
-    fn buffered(&self) -> &[u8] {
-        self.rx.get(self.rx_start..self.rx_end).unwrap_or_default()
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.rx_start = self.rx_start.saturating_add(n).min(self.rx_end);
-    }
-
     /// Feeds buffered bytes to the URC listener (used for bytes no command is waiting for).
     fn listen_buffered(&mut self) {
-        let (start, end) = (self.rx_start, self.rx_end);
-        for i in start..end {
-            let Some(&byte) = self.rx.get(i) else { break };
-            if let Some(Ok(LineKind::Urc(line) | LineKind::Info(line))) = self.urcs.push(byte) {
-                note_urc(&mut self.seen, line);
-            }
-        }
-        self.rx_start = end;
+        let (urcs, seen) = (&mut self.urcs, &mut self.seen);
+        self.rx
+            .scan(|byte| listen(urcs, seen, byte, b"").then_some(()));
     }
 
     /// Drops what has already arrived, without waiting (URCs in it are still noted).
@@ -326,8 +413,8 @@ where
         let limit = Deadline::after(self.clock.now_ms(), max_ms);
         loop {
             self.listen_buffered();
-            let quiet = Deadline::after(self.clock.now_ms(), quiet_ms).min(limit);
-            if !self.fill(quiet)? || limit.has_passed(self.clock.now_ms()) {
+            let mut quiet = Wait::until(Deadline::after(self.clock.now_ms(), quiet_ms).min(limit));
+            if !self.fill(&mut quiet)? || limit.has_passed(self.clock.now_ms()) {
                 self.listen_buffered();
                 return Ok(());
             }
@@ -336,8 +423,8 @@ where
 
     /// Listens for `ms` milliseconds without sending (URCs are noted). Used for guard times.
     pub fn pause(&mut self, ms: u32) -> Result<(), LinkError<U::Error>> {
-        let deadline = Deadline::after(self.clock.now_ms(), ms);
-        while self.fill(deadline)? {
+        let mut wait = Wait::after(self.clock.now_ms(), ms);
+        while self.fill(&mut wait)? {
             self.listen_buffered();
         }
         Ok(())
@@ -354,22 +441,17 @@ where
         if self.take_recorded(urc) {
             return Ok(());
         }
-        let deadline = Deadline::after(self.clock.now_ms(), timeout_ms);
-        while self.fill(deadline)? {
-            let (start, end) = (self.rx_start, self.rx_end);
-            for i in start..end {
-                let Some(&byte) = self.rx.get(i) else { break };
-                if let Some(Ok(LineKind::Urc(line) | LineKind::Info(line))) = self.urcs.push(byte) {
-                    let hit = line.starts_with(urc.as_bytes());
-                    note_urc(&mut self.seen, line);
-                    if hit {
-                        self.rx_start = i + 1;
-                        self.take_recorded(urc);
-                        return Ok(());
-                    }
-                }
+        let mut wait = Wait::after(self.clock.now_ms(), timeout_ms);
+        while self.fill(&mut wait)? {
+            let (urcs, seen) = (&mut self.urcs, &mut self.seen);
+            if self
+                .rx
+                .scan(|byte| listen(urcs, seen, byte, urc.as_bytes()).then_some(()))
+                .is_some()
+            {
+                self.take_recorded(urc);
+                return Ok(());
             }
-            self.rx_start = end;
         }
         Err(LinkError::NoUrc { urc, timeout_ms })
     }
@@ -384,36 +466,50 @@ where
     }
 
     /// Sends `command` and waits for its final result, re-sending it on silence up to its own
-    /// [`AtCommand::attempts`], each attempt bounded by [`AtCommand::timeout_ms`].
+    /// [`AtCommand::attempts`], each attempt bounded by [`AtCommand::timeout_ms`] from the end of the
+    /// request.
     ///
-    /// Stale input is dropped before each send; URCs arriving in the middle of the reply are noted
-    /// (see [`Link::take_urcs`]) and do not disturb it.
+    /// Input that already arrived is dropped before the first send (URCs in it are noted); before a
+    /// re-send the line is purged until quiet ([`PURGE_QUIET_MS`], at most [`PURGE_MAX_MS`]), so a late
+    /// answer to the previous attempt is not taken for the answer to the next. URCs arriving in the
+    /// middle of the reply are noted (see [`Link::take_urcs`]) and do not disturb it. Only silence is
+    /// retried: an `ERROR` is an answer ([`AtError::Rejected`]).
+    ///
+    /// Returns on the terminator that ends the final line; the LF of its CR LF may still be on the
+    /// wire. That is harmless: the next command drops it, and an STP session purges the line before
+    /// its first frame.
     pub fn command<Cmd>(&mut self, command: Cmd) -> Result<Cmd::Response, LinkError<U::Error>>
     where
-        Cmd: AtCommand + Clone,
+        Cmd: AtCommand,
     {
         let attempts = command.attempts().max(1);
         let timeout_ms = command.timeout_ms();
-        for _ in 0..attempts {
-            let mut exchange: Exchange<Cmd, DEFAULT_LINE_CAPACITY> = Exchange::new(command.clone());
-            let request = exchange.request()?;
-            self.discard_pending()?;
+        let mut exchange: Exchange<Cmd, DEFAULT_LINE_CAPACITY> = Exchange::new(command);
+        let request = exchange.request()?;
+        for attempt in 0..attempts {
+            if attempt == 0 {
+                self.discard_pending()?;
+            } else {
+                self.purge_until_quiet(PURGE_QUIET_MS, PURGE_MAX_MS)?;
+                exchange.restart();
+            }
+            // The rest of a line the listener had begun now goes to the exchange.
+            self.urcs.reset();
             self.write_all(&request)?;
-            let deadline = Deadline::after(self.clock.now_ms(), timeout_ms);
-            while self.fill(deadline)? {
-                let (start, end) = (self.rx_start, self.rx_end);
-                for i in start..end {
-                    let Some(&byte) = self.rx.get(i) else { break };
-                    match exchange.push(byte) {
-                        Step::Done(result) => {
-                            self.rx_start = i + 1;
-                            return result.map_err(LinkError::At);
-                        }
-                        Step::Urc(line) => note_urc(&mut self.seen, line),
-                        _ => {}
+            let mut wait = Wait::after(self.clock.now_ms(), timeout_ms);
+            while self.fill(&mut wait)? {
+                let seen = &mut self.seen;
+                let done = self.rx.scan(|byte| match exchange.push(byte) {
+                    Step::Done(result) => Some(result),
+                    Step::Urc(line) => {
+                        note_urc(seen, line);
+                        None
                     }
+                    Step::Echo | Step::Pending => None,
+                });
+                if let Some(result) = done {
+                    return result.map_err(LinkError::At);
                 }
-                self.rx_start = end;
             }
         }
         Err(LinkError::NoAnswer {
@@ -428,45 +524,38 @@ where
     ///
     /// Two uses: ending a session a failed transfer left open (the RESET closes it and the modem returns
     /// to AT), and telling a modem still waiting in STP mode — it ignores `AT` — from one that is off.
+    /// A modem in STP mode with no session open (the host stopped between `AT+SMSTPU`'s `OK` and
+    /// SESSION_OPEN) answers too but stays in STP mode, as after any opening RESET: run a session
+    /// ([`Link::stp_transfer`]), whose closing RESET hands the line back to AT.
     pub fn stp_reset(&mut self, timeout_ms: u32) -> Result<bool, LinkError<U::Error>> {
         let request = encode_request(Op::Reset, 0, 0, &[])
             .map_err(|_| LinkError::Stp(StpError::NotReadyToSend))?;
         self.discard_pending()?;
         self.write_all(&request)?;
-        let deadline = Deadline::after(self.clock.now_ms(), timeout_ms);
+        let mut wait = Wait::after(self.clock.now_ms(), timeout_ms);
+        // The last HEADER_LEN bytes received, oldest first; `filled` of them are valid.
         let mut window = [0u8; HEADER_LEN];
         let mut filled = 0usize;
         let mut acked = false;
-        'wait: while self.fill(deadline)? {
-            let (start, end) = (self.rx_start, self.rx_end);
-            for i in start..end {
-                let Some(&byte) = self.rx.get(i) else { break };
-                // Keep the last bytes that could start a response: slide until the signature lines up.
-                if filled == HEADER_LEN {
-                    window.copy_within(1.., 0);
-                    filled -= 1;
-                }
-                if let Some(slot) = window.get_mut(filled) {
-                    *slot = byte;
-                    filled += 1;
-                }
-                if filled == HEADER_LEN {
-                    let header = Header::new_unchecked(window.as_slice());
-                    let crc_ok = header.hcrc() == 0 || header.hcrc() == header.compute_hcrc();
-                    if header.signature() == RESPONSE_SIGNATURE
-                        && header.op() == Op::Reset.code() | ACK_BIT
-                        && header.plen() == 0
-                        && crc_ok
-                    {
-                        self.rx_start = i + 1;
-                        acked = true;
-                        break 'wait;
+        while !acked && self.fill(&mut wait)? {
+            acked = self
+                .rx
+                .scan(|byte| {
+                    if filled == HEADER_LEN {
+                        window.copy_within(1.., 0);
+                        filled -= 1;
                     }
-                }
-            }
-            self.rx_start = end;
+                    if let Some(slot) = window.get_mut(filled) {
+                        *slot = byte;
+                        filled += 1;
+                    }
+                    (filled == HEADER_LEN && is_reset_ack(&window)).then_some(())
+                })
+                .is_some();
         }
         self.purge_until_quiet(PURGE_QUIET_MS, PURGE_MAX_MS)?;
+        // Whatever the listener began to collect was binary, not the start of a URC.
+        self.urcs.reset();
         Ok(acked)
     }
 
@@ -481,12 +570,30 @@ where
         session: &mut Session,
         image: &mut S,
         buf: &mut [u8],
+        progress: impl FnMut(&Session),
+    ) -> Result<(), TransferError<U::Error, S::Error>>
+    where
+        S: ImageSource + ?Sized,
+    {
+        let result = self.run_session(session, image, buf, progress);
+        // Whatever the listener began to collect during the session was binary, not a URC.
+        self.urcs.reset();
+        result
+    }
+
+    fn run_session<S>(
+        &mut self,
+        session: &mut Session,
+        image: &mut S,
+        buf: &mut [u8],
         mut progress: impl FnMut(&Session),
     ) -> Result<(), TransferError<U::Error, S::Error>>
     where
         S: ImageSource + ?Sized,
     {
         let mut sent_at = self.clock.now_ms();
+        // The wait for the answer to the frame last sent (reset by every send).
+        let mut wait: Option<Wait> = None;
         // Every iteration either sends a frame, consumes received bytes, or times out, and the session
         // bounds frames by its retry budget and the image length; this cap only guards against a
         // session bug turning into a hang.
@@ -501,7 +608,12 @@ where
                     if purge_first {
                         self.purge_until_quiet(PURGE_QUIET_MS, PURGE_MAX_MS)?;
                     } else {
-                        self.discard_pending()?;
+                        // After a clean answer only what followed it in the buffer is dropped; the
+                        // UART is not polled. On adapters whose `read_ready` waits a poll quantum when
+                        // nothing is there (a TCP stream: 1 ms or a kernel tick) a poll would cost
+                        // that quantum twice per block. A stray byte still in the UART is harmless:
+                        // the session skips bytes until the next answer's signature.
+                        self.rx.clear();
                     }
                     let payload: &[u8] = match data {
                         Some(range) => {
@@ -525,17 +637,18 @@ where
                     self.write_some(payload)?;
                     self.uart.flush().map_err(LinkError::Io)?;
                     sent_at = self.clock.now_ms();
+                    wait = None;
                 }
                 Poll::Await { timeout_ms, .. } => {
-                    let deadline = Deadline::after(sent_at, timeout_ms);
-                    if self.fill(deadline)? {
-                        let used = session.receive(self.buffered())?;
-                        if used == 0 && matches!(session.poll(), Poll::Await { .. }) {
-                            // The session took nothing while still waiting: drop the chunk rather
-                            // than offering it again forever.
-                            self.consume(RX_CHUNK);
+                    let wait = wait.get_or_insert_with(|| Wait::after(sent_at, timeout_ms));
+                    if self.fill(wait)? {
+                        let used = session.receive(self.rx.bytes())?;
+                        if used == 0 {
+                            // Cannot happen while awaiting with bytes buffered; never offer the same
+                            // bytes forever.
+                            self.rx.clear();
                         } else {
-                            self.consume(used);
+                            self.rx.consume(used);
                         }
                     } else {
                         session.timed_out()?;
@@ -551,6 +664,40 @@ where
         }
         Err(LinkError::Stp(StpError::NotReadyToSend).into())
     }
+}
+
+/// A receive error that means "bytes were lost or damaged on the line" (or "try again"), not "the UART
+/// is broken".
+fn is_lost_bytes<E: embedded_io::Error>(e: &E) -> bool {
+    matches!(e.kind(), ErrorKind::InvalidData | ErrorKind::Interrupted)
+}
+
+/// Feeds one byte to the URC listener; notes a line it completes and says whether that line starts
+/// with `prefix` (never, for an empty prefix).
+fn listen(
+    urcs: &mut UrcListener<DEFAULT_LINE_CAPACITY>,
+    seen: &mut SeenUrcs,
+    byte: u8,
+    prefix: &[u8],
+) -> bool {
+    match urcs.push(byte) {
+        Some(Ok(LineKind::Urc(line) | LineKind::Info(line))) => {
+            note_urc(seen, line);
+            !prefix.is_empty() && line.starts_with(prefix)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `header` is a RESET ACK: response signature, op 0x80, no payload, and a header CRC that
+/// matches or is 0 ("not provided"). Its sid and tid are not checked: a RESET ends any session.
+fn is_reset_ack(header: &[u8; HEADER_LEN]) -> bool {
+    let header = Header::new_unchecked(header.as_slice());
+    let crc_ok = header.hcrc() == 0 || header.hcrc() == header.compute_hcrc();
+    header.signature() == RESPONSE_SIGNATURE
+        && header.op() == Op::Reset.code() | ACK_BIT
+        && header.plen() == 0
+        && crc_ok
 }
 
 /// Records an unsolicited line in `seen`.

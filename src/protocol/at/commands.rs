@@ -34,13 +34,27 @@ use super::replies::{
 };
 use crate::image::FirmwareVersion;
 
+/// The part of an [`AtCommand`] impl shared by every command whose reply is only a final result: no
+/// information lines, `()` on `OK`, [`AtError::Rejected`] otherwise.
+macro_rules! unit_reply {
+    () => {
+        type Response = ();
+        type Acc = ();
+
+        fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
+
+        fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
+            result.require_ok(Self::NAME)
+        }
+    };
+}
+
 /// Implements [`AtCommand`] for a unit command with a fixed text, no information lines and a `()`
 /// response.
 macro_rules! plain_command {
     ($ty:ty, $text:literal, timeout: $timeout:expr, attempts: $attempts:expr, reboots: $reboots:expr) => {
         impl AtCommand for $ty {
-            type Response = ();
-            type Acc = ();
+            unit_reply!();
             const NAME: &'static str = $text;
 
             fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -57,12 +71,6 @@ macro_rules! plain_command {
 
             fn reboots(&self) -> bool {
                 $reboots
-            }
-
-            fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-            fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-                result.require_ok(Self::NAME)
             }
         }
     };
@@ -87,8 +95,7 @@ pub struct AttentionWithin {
 }
 
 impl AtCommand for AttentionWithin {
-    type Response = ();
-    type Acc = ();
+    unit_reply!();
     const NAME: &'static str = "AT";
 
     fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -97,12 +104,6 @@ impl AtCommand for AttentionWithin {
 
     fn timeout_ms(&self) -> u32 {
         self.timeout_ms
-    }
-
-    fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-    fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-        result.require_ok(Self::NAME)
     }
 }
 
@@ -386,8 +387,7 @@ pub struct SelectBoot {
 }
 
 impl AtCommand for SelectBoot {
-    type Response = ();
-    type Acc = ();
+    unit_reply!();
     const NAME: &'static str = "AT+SMSWBOOT";
 
     fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -402,12 +402,6 @@ impl AtCommand for SelectBoot {
 
     fn reboots(&self) -> bool {
         self.reset
-    }
-
-    fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-    fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-        result.require_ok(Self::NAME)
     }
 }
 
@@ -467,8 +461,7 @@ pub struct StartStp {
 }
 
 impl AtCommand for StartStp {
-    type Response = ();
-    type Acc = ();
+    unit_reply!();
     const NAME: &'static str = "AT+SMSTPU";
 
     fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -483,12 +476,6 @@ impl AtCommand for StartStp {
     fn timeout_ms(&self) -> u32 {
         5_000
     }
-
-    fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-    fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-        result.require_ok(Self::NAME)
-    }
 }
 
 /// `AT+STP`, LF-terminated: ask the FFH bootloader (SMOD 0) to receive a loader ELF over STP.
@@ -498,8 +485,7 @@ impl AtCommand for StartStp {
 pub struct LoaderStp;
 
 impl AtCommand for LoaderStp {
-    type Response = ();
-    type Acc = ();
+    unit_reply!();
     const NAME: &'static str = "AT+STP";
 
     fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -508,12 +494,6 @@ impl AtCommand for LoaderStp {
 
     fn terminator(&self) -> Terminator {
         Terminator::Lf
-    }
-
-    fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-    fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-        result.require_ok(Self::NAME)
     }
 }
 
@@ -549,8 +529,7 @@ impl SetBaud {
 }
 
 impl AtCommand for SetBaud {
-    type Response = ();
-    type Acc = ();
+    unit_reply!();
     const NAME: &'static str = "AT+IPR";
 
     fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -560,12 +539,6 @@ impl AtCommand for SetBaud {
 
     fn terminator(&self) -> Terminator {
         self.terminator
-    }
-
-    fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-    fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-        result.require_ok(Self::NAME)
     }
 }
 
@@ -579,8 +552,7 @@ impl AtCommand for SetBaud {
 pub struct SetFunctionality(pub u8);
 
 impl AtCommand for SetFunctionality {
-    type Response = ();
-    type Acc = ();
+    unit_reply!();
     const NAME: &'static str = "AT+CFUN";
 
     fn text(&self, out: &mut CommandText) -> Result<(), AtError> {
@@ -594,12 +566,6 @@ impl AtCommand for SetFunctionality {
 
     fn attempts(&self) -> u8 {
         2
-    }
-
-    fn on_info(&self, _acc: &mut (), _line: &[u8]) {}
-
-    fn finish(&self, _acc: (), result: FinalResult) -> Result<(), AtError> {
-        result.require_ok(Self::NAME)
     }
 }
 
