@@ -5,7 +5,7 @@
 //! ```
 //!
 //! Default output is a readable tree per file. With `--json`, one JSON object per file, one per line:
-//! `{"file","valid","kind","size","packages":[{"offset","magic","description","component","size",
+//! `{"file","valid","kind","size","crc32","packages":[{"offset","magic","description","component","size",
 //! "signature":{"type","ok"},…}],"version":{"text","build"}|null,"errors":[…],…}`.
 //!
 //! Exit code: 0 every file valid, 1 at least one invalid, 2 a file could not be read or bad usage.
@@ -197,6 +197,7 @@ fn report_json(path: &str, r: &Report) -> Value {
         "valid": r.is_valid(),
         "kind": r.kind.name(),
         "size": r.size,
+        "crc32": r.crc32.map(|c| format!("{c:08x}")),
         "packages": packages,
         "version": r.target_version.map(|t| json!({
             "text": t.version.to_string(),
@@ -212,7 +213,15 @@ fn report_json(path: &str, r: &Report) -> Value {
 
 fn print_tree(path: &str, r: &Report) {
     let verdict = if r.is_valid() { "VALID" } else { "INVALID" };
-    println!("{path}: {} bytes, {}: {verdict}", r.size, r.kind.name());
+    let crc = r
+        .crc32
+        .map(|c| format!(", CRC-32 {c:08x}"))
+        .unwrap_or_default();
+    println!(
+        "{path}: {} bytes{crc}, {}: {verdict}",
+        r.size,
+        r.kind.name()
+    );
     match r.target_version {
         Some(t) => println!(
             "  target version: {} (ATI1 will read {})",

@@ -917,3 +917,65 @@ fn every_problem_explains_itself() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Image identity: the whole-file CRC-32 the resume journal is keyed to
+// ---------------------------------------------------------------------------------------------
+
+/// Bit-wise CRC-32/ISO-HDLC written from its definition (reflected polynomial 0xEDB88320, init and
+/// final XOR all ones), independent of the `crc` crate the reader uses.
+fn crc32_reference(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn whole_image_crc32_covers_every_byte_valid_or_not() {
+    assert_eq!(
+        crc32_reference(b"123456789"),
+        0xCBF4_3926,
+        "reference check value"
+    );
+    let valid = builder::sample_dup_gm02s(builder::GM02S_VERSION);
+    let noise = builder::pseudo_random(10_000, 7);
+    for img in [&valid[..], &noise[..], b"PA", &[]] {
+        let r = inspect_bytes(img);
+        assert_eq!(r.crc32, Some(crc32_reference(img)), "{} bytes", img.len());
+    }
+    // One changed byte outside every signed region still changes the identity.
+    let mut tail_changed = valid.clone();
+    *tail_changed.last_mut().unwrap() ^= 1;
+    assert_ne!(
+        inspect_bytes(&tail_changed).crc32,
+        inspect_bytes(&valid).crc32
+    );
+}
+
+/// A source that claims more bytes than it delivers: no identity (the bytes are not all known).
+#[test]
+fn source_that_ends_early_has_no_crc32() {
+    struct Short<'a>(&'a [u8]);
+    impl ImageSource for Short<'_> {
+        type Error = core::convert::Infallible;
+        fn len(&self) -> u32 {
+            self.0.len() as u32 + 100
+        }
+        fn read_at(&mut self, offset: u32, buf: &mut [u8]) -> Result<usize, Self::Error> {
+            MemImage::new(self.0).read_at(offset, buf)
+        }
+    }
+    let img = builder::sample_dup_gm02s(builder::GM02S_VERSION);
+    let r = inspect(&mut Short(&img), &mut [0u8; 512]).unwrap();
+    assert_eq!(r.crc32, None);
+    assert!(!r.is_valid());
+}

@@ -35,6 +35,10 @@ pub struct Report {
     pub problems: heapless::Vec<Problem, MAX_PROBLEMS>,
     /// Problems found beyond [`MAX_PROBLEMS`].
     pub problems_dropped: u16,
+    /// CRC-32 (ISO-HDLC, the zip/PNG one) of the whole file, computed in the same sequential pass
+    /// that verifies the signatures. With the length it identifies the image a resume journal
+    /// belongs to. `None` when the source ended before its stated length.
+    pub crc32: Option<u32>,
 }
 
 impl Report {
@@ -47,6 +51,7 @@ impl Report {
             target_version: None,
             problems: heapless::Vec::new(),
             problems_dropped: 0,
+            crc32: None,
         }
     }
 
@@ -711,14 +716,13 @@ impl<S: ImageSource> Walk<'_, S> {
     }
 
     /// One sequential pass over `[first check start, last check end)` feeding every check it overlaps.
+    /// One sequential pass over the whole file: feeds every check's region to its accumulator and
+    /// the whole file to the image CRC-32. Reading the parts no check covers costs little (the
+    /// checks span nearly all of a real package) and gives the journal its image identity.
     fn verify_checks(&mut self, buf: &mut [u8]) -> Result<(), S::Error> {
-        let (Some(start), Some(end)) = (
-            self.checks.iter().map(|c| c.start).min(),
-            self.checks.iter().map(|c| c.end).max(),
-        ) else {
-            return Ok(());
-        };
-        let mut offset = start;
+        let end = self.len;
+        let mut image_crc = Crc32::new();
+        let mut offset = 0u32;
         let mut complete = true;
         // Bounded: advances by at least one byte (buf is non-empty) per iteration, up to `end`.
         while offset < end {
@@ -730,15 +734,24 @@ impl<S: ImageSource> Walk<'_, S> {
                 Ok(()) => {}
                 Err(ReadExactError::Source(e)) => return Err(e),
                 Err(ReadExactError::UnexpectedEnd { offset: at }) => {
-                    self.report.push_problem(Problem {
-                        offset: at,
-                        container: None,
-                        kind: ProblemKind::SourceEnded { at },
-                    });
+                    // The structure walk may already have run into the same early end.
+                    let known = self
+                        .report
+                        .problems
+                        .iter()
+                        .any(|p| matches!(p.kind, ProblemKind::SourceEnded { .. }));
+                    if !known {
+                        self.report.push_problem(Problem {
+                            offset: at,
+                            container: None,
+                            kind: ProblemKind::SourceEnded { at },
+                        });
+                    }
                     complete = false;
                     break;
                 }
             }
+            image_crc.update(chunk);
             let chunk_end = offset + want as u32;
             for check in self.checks.iter_mut() {
                 let from = check.start.max(offset);
@@ -761,6 +774,7 @@ impl<S: ImageSource> Walk<'_, S> {
             offset = chunk_end;
         }
         if complete {
+            self.report.crc32 = Some(image_crc.finish());
             let checks = core::mem::take(&mut self.checks);
             for check in &checks {
                 self.settle(check);
