@@ -1,16 +1,31 @@
-//! Where images come from: a small positional-read trait and its implementations.
+//! Where images come from and where resume state goes.
 //!
-//! [`ImageSource`] is deliberately tiny (length + positional read) so the image reader and the
-//! upgrader can stream a 7 MB file in small pieces, resume at any offset by seeking, and run the same
-//! way over an SD card file, a byte slice in a test, or a file on a PC.
+//! - [`ImageSource`] is deliberately tiny (length + positional read) so the image reader and the
+//!   upgrader can stream a 7 MB file in small pieces, resume at any offset by seeking, and run the
+//!   same way over an SD card file ([`sdmmc::SdImage`]), a byte slice ([`MemImage`]) or a file on a
+//!   PC (`FileImage`). [`ReadAhead`] puts a one-block window in front of any of them.
+//! - [`find`] chooses the image in a directory (long or 8.3 name, or a scan), [`card`] checks an SD
+//!   card's partition table and FAT boot sector with errors that say what to do, and [`sdmmc`]
+//!   mounts the card with embedded-sdmmc.
+//! - [`journal`] is the power-safe resume journal: a pure two-slot codec over the tiny
+//!   [`journal::JournalStore`] trait, stored on the card ([`sdmmc::SdJournal`]), in memory or in a
+//!   host file.
 
+pub mod card;
+pub mod find;
+pub mod journal;
 mod mem;
+mod read_ahead;
+#[cfg(feature = "sdmmc")]
+pub mod sdmmc;
 #[cfg(feature = "std")]
 mod std_fs;
 
+pub use journal::{Journal, JournalStore};
 pub use mem::MemImage;
+pub use read_ahead::{ALIGN, ReadAhead, ReadAheadStats};
 #[cfg(feature = "std")]
-pub use std_fs::FileImage;
+pub use std_fs::{FileImage, FindInDirError, find_in_dir};
 
 /// A firmware image readable at any offset.
 ///

@@ -19,6 +19,18 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Real-firmware fixtures, relative to the workspace root (a sibling checkout, not in this repo).
 const SHARED_FIXTURES: &str = "../shared/fixtures/sequans";
 const FIXTURES_ENV: &str = "MODEM_FW_FIXTURES";
+/// The Linux FAT tools `sd-image`'s tests compare against, and the Debian package of each.
+const FAT_TOOLS: &[(&str, &str)] = &[
+    ("mkfs.fat", "dosfstools"),
+    ("mcopy", "mtools"),
+    ("mmd", "mtools"),
+    ("sfdisk", "fdisk"),
+];
+/// Searched after `PATH` (a non-root `PATH` often lacks the sbin folders `mkfs.fat` lives in).
+const SBIN_DIRS: &[&str] = &["/usr/sbin", "/sbin"];
+/// Bound on each `apt-get` run (a stuck mirror or dpkg lock must not eat the CI budget).
+const APT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+const FAT_TOOLS_SKIPPED: &str = "tests that use the Linux FAT tools will say skipped";
 
 /// Feature sets the library is linted with (`cargo clippy -p modem-upgrade <args> -- -D warnings`).
 const LIB_CLIPPY: &[&[&str]] = &[
@@ -94,13 +106,16 @@ impl Step {
 
 /// The whole pipeline, in order.
 fn steps() -> Vec<Step> {
-    let mut steps = vec![Step::new("rustfmt (cargo fmt --all -- --check)", fmt)];
+    let mut steps = vec![
+        Step::new("rustfmt (cargo fmt --all -- --check)", fmt),
+        Step::new("Linux FAT tools (dosfstools, mtools, fdisk)", fat_tools),
+    ];
     for &args in LIB_CLIPPY {
         let name = format!("clippy ({})", describe(args));
         steps.push(Step::new(name, move |ctx| clippy_lib(ctx, args)));
     }
     steps.push(Step::new(
-        "clippy (-p modem-sim -p xtask --all-targets)",
+        "clippy (-p modem-sim -p xtask -p sd-image --all-targets)",
         clippy_tools,
     ));
     steps.push(Step::new(
@@ -262,6 +277,120 @@ fn fmt(_: &mut Ctx) -> StepResult {
     Ok(Status::Ok)
 }
 
+/// `sd-image`'s tests check its pure-Rust cards against cards made by `sfdisk`, `mkfs.fat` and
+/// mtools (and print "skipped" without them). Installs the missing ones with `apt-get` when that is
+/// possible (root or password-less sudo); never fails CI: without them the step is SKIPPED.
+fn fat_tools(_: &mut Ctx) -> StepResult {
+    let missing = missing_fat_tools();
+    if missing.is_empty() {
+        for (tool, _) in FAT_TOOLS {
+            if let Some(path) = find_tool(tool) {
+                println!("{tool}: {}", path.display());
+            }
+        }
+        return Ok(Status::Ok);
+    }
+    let mut packages: Vec<&str> = Vec::new();
+    for (tool, package) in FAT_TOOLS {
+        if missing.contains(tool) && !packages.contains(package) {
+            packages.push(package);
+        }
+    }
+    println!(
+        "missing: {}; installing {}",
+        missing.join(", "),
+        packages.join(" ")
+    );
+    if let Err(reason) = apt_install(&packages) {
+        let reason = format!("could not install {} ({reason})", packages.join(" "));
+        println!("skipped: {reason}; {FAT_TOOLS_SKIPPED}");
+        return Ok(Status::Skipped(format!("{reason}; {FAT_TOOLS_SKIPPED}")));
+    }
+    let still = missing_fat_tools();
+    if still.is_empty() {
+        println!("installed: {}", packages.join(" "));
+        Ok(Status::Ok)
+    } else {
+        let reason = format!(
+            "{} still missing after installing {}",
+            still.join(", "),
+            packages.join(" ")
+        );
+        println!("skipped: {reason}; {FAT_TOOLS_SKIPPED}");
+        Ok(Status::Skipped(format!("{reason}; {FAT_TOOLS_SKIPPED}")))
+    }
+}
+
+fn missing_fat_tools() -> Vec<&'static str> {
+    FAT_TOOLS
+        .iter()
+        .map(|&(tool, _)| tool)
+        .filter(|tool| find_tool(tool).is_none())
+        .collect()
+}
+
+/// The first executable `name` on `PATH`, then in /usr/sbin and /sbin.
+fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(SBIN_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// `apt-get install -y --no-install-recommends PACKAGES` as root (or through `sudo -n`), with
+/// `apt-get update` once and a retry when the first attempt fails; each run is time-bounded.
+fn apt_install(packages: &[&str]) -> Result<(), String> {
+    let apt = find_tool("apt-get").ok_or("apt-get not found: not a Debian/Ubuntu machine")?;
+    let root = Command::new("id").arg("-u").output().is_ok_and(|out| {
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0"
+    });
+    let sudo = if root {
+        None
+    } else if cmd::succeeds(Command::new("sudo").args(["-n", "true"])) {
+        Some("sudo")
+    } else {
+        return Err("not root and `sudo -n true` is not allowed".to_owned());
+    };
+    let apt_get = |args: &[&str]| {
+        let mut command = match sudo {
+            Some(sudo) => {
+                let mut command = cmd::tool(sudo, ["-n", "env", "DEBIAN_FRONTEND=noninteractive"]);
+                command.arg(&apt);
+                command
+            }
+            None => {
+                let mut command = cmd::tool(&apt, [] as [&str; 0]);
+                command.env("DEBIAN_FRONTEND", "noninteractive");
+                command
+            }
+        };
+        command.args(args);
+        cmd::run_with_timeout(&mut command, APT_TIMEOUT, HEARTBEAT)
+    };
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend_from_slice(packages);
+    match apt_get(&install) {
+        Ok(()) => Ok(()),
+        Err(first) => {
+            println!("{first}; running `apt-get update` once and retrying");
+            apt_get(&["update"])?;
+            apt_get(&install)
+        }
+    }
+}
+
 fn clippy_lib(ctx: &mut Ctx, args: &[&str]) -> StepResult {
     if let Err(reason) = ctx.clippy() {
         return Ok(Status::Skipped(reason));
@@ -282,6 +411,8 @@ fn clippy_tools(ctx: &mut Ctx) -> StepResult {
         "modem-sim",
         "-p",
         "xtask",
+        "-p",
+        "sd-image",
         "--all-targets",
         "--",
         "-D",

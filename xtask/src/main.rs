@@ -1,15 +1,18 @@
 //! `cargo xtask`: project automation for `modem-upgrade`.
 //!
-//! std only and deliberately dependency-free (everything goes through `std::process::Command`) so
-//! that CI does not have to compile anything extra before it can start checking the library.
+//! std only; the one dependency is the workspace's own `sd-image` crate (pure Rust, small) for
+//! `sd-image`. Everything else goes through `std::process::Command`, so CI compiles little before
+//! it can start checking the library.
 //!
 //! Commands:
 //! - `cargo xtask ci`: the full CI pipeline (fmt, clippy matrix, tests, no_std cross build, docs).
 //! - `cargo xtask bench [--json]`: run the `preflight` benchmark and pass its output through.
+//! - `cargo xtask sd-image --out PATH [...] FILE...`: a FAT32 SD-card image holding the files.
 
 mod bench;
 mod ci;
 mod cmd;
+mod sd_image;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,11 @@ usage: cargo xtask <command>
 commands:
   ci               run everything CI runs (fmt, clippy matrix, tests, no_std cross build, docs)
   bench [--json]   run the `preflight` benchmark (`--json`: one JSON object per metric line)
+  sd-image --out PATH [--size MIB] [--cluster BYTES] [--folder NAME] FILE...
+                   build a FAT32 SD-card image (MBR, partition at LBA 2048) holding the FILEs
+                   under their long names (in NAME/ with --folder), saved as a sparse file, and
+                   list it as read back; default size: max(258 MiB, files + 25% + 16 MiB), 4096-byte
+                   clusters; exit 2 on bad input, 1 on I/O errors
   help             print this message";
 
 fn main() -> ExitCode {
@@ -34,6 +42,7 @@ fn main() -> ExitCode {
         }
         "ci" => ci::run(rest),
         "bench" => bench::run(rest),
+        "sd-image" => sd_image::run(rest),
         other => usage_error(&format!("unknown command `{other}`")),
     }
 }
