@@ -737,3 +737,43 @@ fn a_transfer_from_the_card_rereads_nothing_through_the_read_ahead_window() {
         );
     }
 }
+
+/// Two bytes of a corrupted directory sector — a lone UTF-16 surrogate at the start of the last
+/// long-name part — make embedded-sdmmc 0.10's `iterate_dir_lfn` panic ("Vec was full?!"). The
+/// finder lists directories itself, so the card is still read and the file still found.
+#[test]
+fn a_corrupted_long_name_does_not_crash_the_finder() {
+    use modem_upgrade::storage::card;
+    let name = "ABCDEFGHIJKLMNOPQ.dup";
+    let data = pattern(1000, 9);
+    let mut disk = build_image(
+        &Layout::fat32_small(),
+        &[Entry {
+            path: name,
+            data: &data,
+        }],
+    )
+    .unwrap();
+    let mut sector = [0u8; 512];
+    disk.read_block(0, &mut sector);
+    let partition = card::parse_mbr(&sector).unwrap().first_fat().unwrap();
+    disk.read_block(u64::from(partition.start_lba), &mut sector);
+    let geometry = card::parse_boot_sector(&sector, &partition).unwrap();
+    let root = u64::from(geometry.cluster_lba(geometry.root_cluster).unwrap());
+    disk.read_block(root, &mut sector);
+    let mut patched = 0;
+    for entry in sector.chunks_mut(32) {
+        // The last part (ordinal 2 | 0x40) of the long name: first character = 0xDC00.
+        if entry[11] == 0x0F && entry[0] == 0x42 {
+            entry[1..3].copy_from_slice(&0xDC00u16.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 1, "the test card must have a two-part long name");
+    disk.write_block(root, &sector);
+    let vm = Vm::new_with_limits(RamCard::new(disk), FixedTime, 5000);
+    let card = Card::open(&vm).unwrap();
+    let located = find(&card, FindOptions::image());
+    assert_eq!(located.found.name, "ABCDEFGHIJKLM\u{FFFD}OPQ.dup");
+    assert_eq!(read_all(&mut card.open_image(&located).unwrap()), data);
+}

@@ -117,6 +117,7 @@
 //! | 28     | 4    | `DIR_FileSize`     | size in bytes                                                |
 
 mod boot_sector;
+mod dir;
 mod dir_entry;
 mod mbr;
 mod problem;
@@ -124,6 +125,9 @@ mod problem;
 pub use boot_sector::{
     FSINFO_LEAD_SIG, FSINFO_STRUC_SIG, FSINFO_TRAIL_SIG, FatGeometry, FatKind, check_fs_info,
     parse_boot_sector, parse_fat_geometry,
+};
+pub use dir::{
+    DirLocation, LONG_NAME_CAP, ListedEntry, list_dir, short_name_checksum, short_name_text,
 };
 pub use dir_entry::{
     ATTR_DIRECTORY, ATTR_LFN, ATTR_VOLUME_ID, DIR_ENTRY_LEN, DirEntryFacts, parse_dir_entry,

@@ -43,14 +43,10 @@ pub use journal::{JOURNAL_FILE, JournalProblem, SdJournal};
 use super::card::{self, CardLayout, CardProblem, ProbeError, Sector};
 use super::find::{Entry, FindOptions, FindProblem, Found, NameList, Place, Selector};
 use core::fmt;
-use core::ops::ControlFlow;
 use embedded_sdmmc::{
-    Block, BlockDevice, BlockIdx, DirEntry, LfnBuffer, RawDirectory, RawVolume, ShortFileName,
-    TimeSource, VolumeIdx, VolumeManager,
+    Block, BlockDevice, BlockIdx, RawDirectory, RawVolume, ShortFileName, TimeSource, VolumeIdx,
+    VolumeManager,
 };
-
-/// Bytes of long name kept while scanning a directory (longer names fall back to the 8.3 name).
-const LFN_BUF: usize = 256;
 
 /// Everything that can go wrong with the card, the file system, or finding the files on it.
 ///
@@ -191,68 +187,57 @@ where
 
     /// Finds one file by long or 8.3 name, or by scanning the root (and the folder) for
     /// firmware extensions. See [`crate::storage::find`] for the rules.
+    ///
+    /// The directories are listed by [`card::list_dir`] from raw sectors (embedded-sdmmc's own
+    /// long-name listing panics on some corrupted entries); the file is then opened by its 8.3 name.
     pub fn find(&self, options: &FindOptions<'_>) -> Result<Located, Error<D::Error>> {
+        let geometry = self.layout.geometry;
         let mut selector = Selector::new(*options);
-        let mut lfn_storage = [0u8; LFN_BUF];
-        let mut folder: Option<ShortFileName> = None;
+        let mut folder: Option<(heapless::String<12>, u32)> = None;
         let mut folders = NameList::default();
-        let mut located: Option<(ShortFileName, Place)> = None;
-        self.scan(
-            self.root,
-            Place::Root,
-            &mut lfn_storage,
-            |entry, long, place| {
-                if entry.attributes.is_directory() {
-                    if let Some(wanted) = options.folder {
-                        let short = short_name_text(&entry.name);
-                        if folder.is_none()
-                            && super::find::folder_matches(wanted, long, short.as_str())
-                        {
-                            folder = Some(entry.name);
-                        }
-                        if !is_dot_entry(&entry.name) {
-                            folders.push(long.unwrap_or(short.as_str()));
-                        }
+        let mut chosen: Option<heapless::String<12>> = None;
+        self.list(geometry.root_location(), |entry| {
+            let short = entry.short_name();
+            if entry.facts.is_directory() {
+                if let Some(wanted) = options.folder
+                    && !matches!(short.as_str(), "." | "..")
+                {
+                    if folder.is_none()
+                        && super::find::folder_matches(wanted, entry.long_name, short.as_str())
+                    {
+                        folder = Some((short.clone(), entry.facts.first_cluster));
                     }
-                    return;
+                    folders.push(entry.long_name.unwrap_or(short.as_str()));
                 }
-                offer(&mut selector, &mut located, entry, long, place);
-            },
-        )?;
+                return;
+            }
+            offer(&mut selector, &mut chosen, entry, Place::Root);
+        })?;
         if let Some(wanted) = options.folder {
-            let Some(short) = folder else {
+            let Some((_, first_cluster)) = &folder else {
                 return Err(Error::Find(FindProblem::FolderNotFound {
                     folder: super::find::name_of(wanted),
                     seen: folders,
                 }));
             };
-            let dir = self.vm.open_dir(self.root, short)?;
-            let scanned = self.scan(
-                dir,
-                Place::Folder,
-                &mut lfn_storage,
-                |entry, long, place| {
-                    if !entry.attributes.is_directory() {
-                        offer(&mut selector, &mut located, entry, long, place);
-                    }
-                },
-            );
-            let closed = self.vm.close_dir(dir);
-            scanned?;
-            closed?;
+            let at = card::DirLocation::Chain {
+                first_cluster: *first_cluster,
+            };
+            self.list(at, |entry| {
+                if !entry.facts.is_directory() {
+                    offer(&mut selector, &mut chosen, entry, Place::Folder);
+                }
+            })?;
         }
         let found = selector.finish().map_err(Error::Find)?;
-        // The selector picked exactly one file; `located` followed it (same first-best rule).
-        let short = match located {
-            Some((short, _)) => short,
-            None => ShortFileName::create_from_str(found.short_name.as_str())
-                .map_err(|e| Error::FileSystem(embedded_sdmmc::Error::FilenameError(e)))?,
+        let short_text = chosen.unwrap_or_else(|| found.short_name.clone());
+        let short = short_file_name(&short_text)?;
+        let folder = match (found.place, folder) {
+            (Place::Folder, Some((name, _))) => Some(short_file_name(&name)?),
+            _ => None,
         };
         Ok(Located {
-            folder: match found.place {
-                Place::Root => None,
-                Place::Folder => folder,
-            },
+            folder,
             found,
             short,
         })
@@ -301,22 +286,29 @@ where
         }
     }
 
-    /// Calls `visit` for every entry of `dir` with its long name (when it has a usable one).
-    fn scan(
+    /// Lists the directory at `at` from raw sectors.
+    fn list(
         &self,
-        dir: RawDirectory,
-        place: Place,
-        lfn_storage: &mut [u8],
-        mut visit: impl FnMut(&DirEntry, Option<&str>, Place),
+        at: card::DirLocation,
+        mut visit: impl FnMut(&card::ListedEntry<'_>),
     ) -> Result<(), Error<D::Error>> {
-        let mut lfn = LfnBuffer::new(lfn_storage);
-        self.vm.iterate_dir_lfn(dir, &mut lfn, |entry, long| {
-            if !entry.attributes.is_volume() {
-                visit(entry, long.filter(|l| !l.is_empty()), place);
-            }
-            ControlFlow::Continue(())
-        })?;
-        Ok(())
+        let geometry = self.layout.geometry;
+        self.vm
+            .device(|dev| {
+                card::list_dir(
+                    &geometry,
+                    at,
+                    |lba, sector| read_sector(dev, lba, sector),
+                    |entry| {
+                        visit(entry);
+                        true
+                    },
+                )
+            })
+            .map_err(|e| match e {
+                ProbeError::Device(e) => Error::Device(e),
+                ProbeError::Card(p) => Error::Card(p),
+            })
     }
 }
 
@@ -336,36 +328,30 @@ where
 /// Offers `entry` to `selector`, and remembers its 8.3 name if it became the selector's choice.
 fn offer(
     selector: &mut Selector<'_>,
-    located: &mut Option<(ShortFileName, Place)>,
-    entry: &DirEntry,
-    long: Option<&str>,
+    chosen: &mut Option<heapless::String<12>>,
+    entry: &card::ListedEntry<'_>,
     place: Place,
 ) {
-    let short = short_name_text(&entry.name);
-    let attributes = entry.attributes;
+    let short = entry.short_name();
+    let attributes = entry.facts.attributes;
     let view = Entry {
-        long_name: long,
+        long_name: entry.long_name,
         short_name: short.as_str(),
-        size: entry.size,
-        is_dir: attributes.is_directory(),
-        hidden: attributes.is_hidden() || attributes.is_system(),
+        size: entry.facts.size,
+        is_dir: entry.facts.is_directory(),
+        // Hidden (0x02) or system (0x04).
+        hidden: attributes & 0x06 != 0,
         place,
     };
     if selector.offer_tracked(&view) {
-        *located = Some((entry.name, place));
+        *chosen = Some(short);
     }
 }
 
-/// `NAME.EXT` (or `NAME`) of an 8.3 name.
-fn short_name_text(name: &ShortFileName) -> heapless::String<12> {
-    let mut out = heapless::String::new();
-    // 8 + 1 + 3 characters always fit.
-    let _ = fmt::write(&mut out, format_args!("{name}"));
-    out
-}
-
-fn is_dot_entry(name: &ShortFileName) -> bool {
-    matches!(name.base_name(), b"." | b"..")
+/// The embedded-sdmmc name for `NAME.EXT`.
+fn short_file_name<E: core::error::Error>(text: &str) -> Result<ShortFileName, Error<E>> {
+    ShortFileName::create_from_str(text)
+        .map_err(|e| Error::FileSystem(embedded_sdmmc::Error::FilenameError(e)))
 }
 
 /// Reads one 512-byte sector straight from the device.
