@@ -7,9 +7,9 @@
 //! an encoder of the code under test.
 
 use modem_upgrade::storage::card::{
-    CardLayout, CardProblem, DirEntryFacts, FatGeometry, FatKind, FileSystemName, Partition,
-    ProbeError, SECTOR_LEN, Sector, check_fs_info, identify_boot_sector, parse_boot_sector,
-    parse_dir_entry, parse_fat_geometry, parse_mbr, probe,
+    CardLayout, CardProblem, DirEntryFacts, DirLocation, FatGeometry, FatKind, FileSystemName,
+    LONG_NAME_CAP, Partition, ProbeError, SECTOR_LEN, Sector, check_fs_info, identify_boot_sector,
+    list_dir, parse_boot_sector, parse_dir_entry, parse_fat_geometry, parse_mbr, probe,
 };
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -1265,6 +1265,56 @@ proptest! {
         let _ = parse_fat_geometry(&s, &partition);
         let _ = check_fs_info(&s);
         let _ = parse_dir_entry(&s[offset..(offset + cut).min(SECTOR_LEN)]);
+    }
+
+    /// Directory listing over arbitrary card contents, rich in long-name entries, ends and never
+    /// panics (embedded-sdmmc's own listing panics on some of these).
+    #[test]
+    fn directory_listing_never_panics_and_ends(seed in any::<u64>(), fat32 in any::<bool>(), first in 0u32..200) {
+        let g = if fat32 {
+            parse_boot_sector(&boot(&FAT32_BPB), &part(0, 0x0C, 8192, 1_000_000)).unwrap()
+        } else {
+            parse_boot_sector(&boot(&FAT16_BPB), &part(0, 0x0E, 2048, 65_536)).unwrap()
+        };
+        let at = if fat32 {
+            DirLocation::Chain { first_cluster: first }
+        } else {
+            g.root_location()
+        };
+        let mut reads = 0u32;
+        let mut visited = 0u32;
+        let result = list_dir(
+            &g,
+            at,
+            |lba, sector: &mut Sector| {
+                reads += 1;
+                let mut x = seed ^ u64::from(lba).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                for b in sector.iter_mut() {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    *b = x as u8;
+                }
+                for entry in sector.chunks_mut(32) {
+                    if entry[0] % 3 != 0 {
+                        entry[11] = 0x0F;
+                        entry[0] %= 0x56;
+                    }
+                }
+                Ok::<(), ()>(())
+            },
+            |e| {
+                visited += 1;
+                if let Some(name) = e.long_name {
+                    assert!(name.len() <= LONG_NAME_CAP);
+                }
+                true
+            },
+        );
+        let _ = result;
+        // 65,536 entries at most: 4,096 sectors, plus one FAT sector per cluster.
+        prop_assert!(reads <= 4096 + 4096, "{reads} reads");
+        prop_assert!(visited <= 65_536);
     }
 
     #[test]
