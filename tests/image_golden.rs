@@ -3,6 +3,10 @@
 
 #[path = "support/builder.rs"]
 mod builder;
+#[path = "support/crc32_reference.rs"]
+mod crc32_reference;
+
+use crc32_reference::crc32_reference;
 
 use builder::{Sig, WordOrder as Order};
 use modem_upgrade::image::*;
@@ -921,23 +925,6 @@ fn every_problem_explains_itself() {
 // ---------------------------------------------------------------------------------------------
 // Image identity: the whole-file CRC-32 the resume journal is keyed to
 // ---------------------------------------------------------------------------------------------
-
-/// Bit-wise CRC-32/ISO-HDLC written from its definition (reflected polynomial 0xEDB88320, init and
-/// final XOR all ones), independent of the `crc` crate the reader uses.
-fn crc32_reference(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
 
 #[test]
 fn whole_image_crc32_covers_every_byte_valid_or_not() {

@@ -1,6 +1,10 @@
 //! The resume journal: golden record bytes written by hand from the layout table, codec properties,
 //! the two-slot rules, and an exhaustive power-fail proof over a whole upgrade's journal history.
 
+#[path = "support/crc32_reference.rs"]
+mod crc32_reference;
+use crc32_reference::crc32_reference;
+
 #[path = "support/tearing.rs"]
 mod tearing;
 
@@ -14,25 +18,9 @@ use tearing::{Tear, TearError, TearingStore};
 // ---------------------------------------------------------------------------------------------------
 // Helpers written independently of the library.
 
-/// CRC-32/ISO-HDLC bit by bit (reflected poly 0xEDB88320, init and final XOR 0xFFFFFFFF).
-fn reference_crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// Rewrites the CRC at 160..164 over bytes 0..160, so a hand-edited field reaches the field checks.
 fn fix_crc(slot: &mut [u8; SLOT_LEN]) {
-    let crc = reference_crc32(&slot[..160]);
+    let crc = crc32_reference(&slot[..160]);
     slot[160..164].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -110,7 +98,7 @@ fn golden_record() -> [u8; SLOT_LEN] {
 fn golden_record_matches_the_layout_table() {
     let golden = golden_record();
     // The hand-written CRC is right (checked with an independent bitwise CRC-32).
-    assert_eq!(reference_crc32(&golden[..160]), 0x3F67_2476);
+    assert_eq!(crc32_reference(&golden[..160]), 0x3F67_2476);
     let mut out = [0xEEu8; SLOT_LEN];
     encode(42, &golden_checkpoint(), &mut out);
     assert_eq!(out[..], golden[..]);
@@ -119,7 +107,7 @@ fn golden_record_matches_the_layout_table() {
 
 #[test]
 fn crc32_reference_has_the_check_value() {
-    assert_eq!(reference_crc32(b"123456789"), 0xCBF4_3926);
+    assert_eq!(crc32_reference(b"123456789"), 0xCBF4_3926);
 }
 
 #[test]
@@ -193,7 +181,7 @@ fn each_inconsistency_has_its_own_error() {
                 computed: {
                     let mut g = golden_record();
                     g[20] ^= 0x01;
-                    reference_crc32(&g[..160])
+                    crc32_reference(&g[..160])
                 },
             },
         ),

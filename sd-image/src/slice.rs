@@ -85,20 +85,12 @@ impl<D: Read + Write + Seek> Write for Slice<'_, D> {
 
 impl<D: Read + Write + Seek> Seek for Slice<'_, D> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let target = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(delta) => self.len.checked_add_signed(delta),
-            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
-        };
-        match target {
-            Some(n) => {
-                self.pos = n;
-                Ok(n)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the partition",
-            )),
-        }
+        self.pos = crate::sparse::seek_target(
+            pos,
+            self.len,
+            self.pos,
+            "seek before the start of the partition",
+        )?;
+        Ok(self.pos)
     }
 }

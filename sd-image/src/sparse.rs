@@ -243,22 +243,24 @@ impl Write for SparseDisk {
 
 impl Seek for SparseDisk {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let target = match pos {
-            SeekFrom::Start(n) => Some(n),
-            SeekFrom::End(delta) => self.size_bytes.checked_add_signed(delta),
-            SeekFrom::Current(delta) => self.pos.checked_add_signed(delta),
-        };
-        match target {
-            Some(n) => {
-                self.pos = n;
-                Ok(n)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the sparse disk (or past 2^64)",
-            )),
-        }
+        self.pos = seek_target(
+            pos,
+            self.size_bytes,
+            self.pos,
+            "seek before the start of the sparse disk (or past 2^64)",
+        )?;
+        Ok(self.pos)
     }
+}
+
+/// Where `pos` leads from `current` in something `len` bytes long; `what` names the error.
+pub(crate) fn seek_target(pos: SeekFrom, len: u64, current: u64, what: &str) -> io::Result<u64> {
+    let target = match pos {
+        SeekFrom::Start(n) => Some(n),
+        SeekFrom::End(delta) => len.checked_add_signed(delta),
+        SeekFrom::Current(delta) => current.checked_add_signed(delta),
+    };
+    target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()))
 }
 
 #[cfg(test)]
