@@ -195,7 +195,6 @@ where
         let mut selector = Selector::new(*options);
         let mut folder: Option<(heapless::String<12>, u32)> = None;
         let mut folders = NameList::default();
-        let mut chosen: Option<heapless::String<12>> = None;
         self.list(geometry.root_location(), |entry| {
             let short = entry.short_name();
             if entry.facts.is_directory() {
@@ -211,7 +210,7 @@ where
                 }
                 return;
             }
-            offer(&mut selector, &mut chosen, entry, Place::Root);
+            offer(&mut selector, entry, Place::Root);
         })?;
         if let Some(wanted) = options.folder {
             let Some((_, first_cluster)) = &folder else {
@@ -225,13 +224,12 @@ where
             };
             self.list(at, |entry| {
                 if !entry.facts.is_directory() {
-                    offer(&mut selector, &mut chosen, entry, Place::Folder);
+                    offer(&mut selector, entry, Place::Folder);
                 }
             })?;
         }
         let found = selector.finish().map_err(Error::Find)?;
-        let short_text = chosen.unwrap_or_else(|| found.short_name.clone());
-        let short = short_file_name(&short_text)?;
+        let short = short_file_name(&found.short_name)?;
         let folder = match (found.place, folder) {
             (Place::Folder, Some((name, _))) => Some(short_file_name(&name)?),
             _ => None,
@@ -325,13 +323,8 @@ where
     }
 }
 
-/// Offers `entry` to `selector`, and remembers its 8.3 name if it became the selector's choice.
-fn offer(
-    selector: &mut Selector<'_>,
-    chosen: &mut Option<heapless::String<12>>,
-    entry: &card::ListedEntry<'_>,
-    place: Place,
-) {
+/// Offers `entry` to `selector` (the chosen [`Found`] keeps its 8.3 name, which opens it).
+fn offer(selector: &mut Selector<'_>, entry: &card::ListedEntry<'_>, place: Place) {
     let short = entry.short_name();
     let attributes = entry.facts.attributes;
     let view = Entry {
@@ -343,9 +336,7 @@ fn offer(
         hidden: attributes & 0x06 != 0,
         place,
     };
-    if selector.offer_tracked(&view) {
-        *chosen = Some(short);
-    }
+    selector.offer(&view);
 }
 
 /// The embedded-sdmmc name for `NAME.EXT`.
