@@ -21,3 +21,4 @@ pub mod image;
 pub mod protocol;
 pub mod storage;
 pub mod transport;
+pub mod upgrade;

@@ -20,6 +20,7 @@
 //! two commands; [`Link::take_urcs`] reports which ones were seen.
 
 use core::fmt;
+use core::ops::ControlFlow;
 
 use embedded_io::{Error as _, ErrorKind, Read, ReadReady, Write};
 
@@ -147,6 +148,11 @@ pub enum TransferError<E, S> {
     Link(LinkError<E>),
     /// Reading the image failed (the source's own error, or the image ended early).
     Image(ReadExactError<S>),
+    /// The caller's progress callback asked to stop ([`Link::stp_transfer_until`]).
+    Stopped {
+        /// Image bytes the modem had acknowledged.
+        acknowledged: u32,
+    },
 }
 
 impl<E: fmt::Debug, S: fmt::Debug> fmt::Display for TransferError<E, S> {
@@ -161,6 +167,10 @@ impl<E: fmt::Debug, S: fmt::Debug> fmt::Display for TransferError<E, S> {
             TransferError::Image(ReadExactError::Source(e)) => write!(
                 f,
                 "reading the image failed ({e:?}); check the card and start again"
+            ),
+            TransferError::Stopped { acknowledged } => write!(
+                f,
+                "the transfer was stopped by the caller after {acknowledged} acknowledged bytes"
             ),
         }
     }
@@ -570,7 +580,26 @@ where
         session: &mut Session,
         image: &mut S,
         buf: &mut [u8],
-        progress: impl FnMut(&Session),
+        mut progress: impl FnMut(&Session),
+    ) -> Result<(), TransferError<U::Error, S::Error>>
+    where
+        S: ImageSource + ?Sized,
+    {
+        self.stp_transfer_until(session, image, buf, |s| {
+            progress(s);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Link::stp_transfer`] whose `progress` may stop the transfer: on [`ControlFlow::Break`] it
+    /// returns [`TransferError::Stopped`] at once, sending nothing more (the session is left open, as
+    /// a host that died there would leave it).
+    pub fn stp_transfer_until<S>(
+        &mut self,
+        session: &mut Session,
+        image: &mut S,
+        buf: &mut [u8],
+        progress: impl FnMut(&Session) -> ControlFlow<()>,
     ) -> Result<(), TransferError<U::Error, S::Error>>
     where
         S: ImageSource + ?Sized,
@@ -586,7 +615,7 @@ where
         session: &mut Session,
         image: &mut S,
         buf: &mut [u8],
-        mut progress: impl FnMut(&Session),
+        mut progress: impl FnMut(&Session) -> ControlFlow<()>,
     ) -> Result<(), TransferError<U::Error, S::Error>>
     where
         S: ImageSource + ?Sized,
@@ -655,12 +684,17 @@ where
                     }
                 }
                 Poll::Done => {
-                    progress(session);
+                    // The transfer is complete; a stop request now changes nothing.
+                    let _ = progress(session);
                     return Ok(());
                 }
                 Poll::Failed(e) => return Err(e.into()),
             }
-            progress(session);
+            if progress(session).is_break() {
+                return Err(TransferError::Stopped {
+                    acknowledged: session.acknowledged(),
+                });
+            }
         }
         Err(LinkError::Stp(StpError::NotReadyToSend).into())
     }

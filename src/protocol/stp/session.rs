@@ -657,6 +657,39 @@ impl Session {
         })
     }
 
+    /// A session that carries no data: the opening RESET, SESSION_OPEN (and TRANSFER_DATA_TYPE on
+    /// v2), then at once the closing RESET.
+    ///
+    /// Its use: a modem left waiting in STP mode by a host that died after `AT+SMSTPU`/`AT+STP`
+    /// ignores `AT`, and a RESET alone does not end STP mode before a session was opened. Opening and
+    /// closing an empty session hands the line back to the modem's AT interpreter without sending it
+    /// any image byte, so the upgrader can ask the modem what state it is in.
+    ///
+    /// **Inferred**, not from a public source: that a real modem treats an empty stream as "nothing
+    /// received" (the simulator does; a modem that rejected it would report a failed upgrade, which
+    /// the upgrader treats like any other failed verdict).
+    pub fn release(config: SessionConfig) -> Self {
+        Session {
+            config,
+            image_len: 0,
+            acked: 0,
+            step: Step::Reset,
+            phase: Phase::Transmit { purge_first: true },
+            sid: 0,
+            tid: 0,
+            first_tid: 0,
+            attempt: 1,
+            retries_used: 0,
+            retry_budget: u32::from(config.retry_budget),
+            negotiated: None,
+            previous: None,
+            pcrc_provided: false,
+            rx: Rx::new(),
+            stats: SessionStats::default(),
+            last_fault: None,
+        }
+    }
+
     /// What the driver must do next.
     pub fn poll(&self) -> Poll {
         let op = self.step.op();

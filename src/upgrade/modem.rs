@@ -1,0 +1,525 @@
+//! The AT side of the phase machine: finding the modem, switching its mode, waiting for it, and
+//! verifying the result. Every wait reports [`Event::Waiting`] and is bounded by [`Timing`].
+//!
+//! [`Timing`]: super::Timing
+
+use embedded_io::{Read, ReadReady, Write};
+
+use super::error::Error;
+use super::observer::{Event, Observer, Payload, Stage, Wait};
+use super::run::{Run, RunResult, UartError, Seen};
+use super::target::Refusal;
+use crate::protocol::at::{
+    AtCommand, AtError, BootMode, EchoOff, Identify, LoaderStp, QueryBootMode, QueryUpgrade,
+    SelectBoot, SetFunctionality, SoftReset, Terminator, UpgradeStatus,
+};
+use crate::protocol::stp::{DataType, Session, SessionConfig};
+use crate::storage::journal::{JournalStore, Phase};
+use crate::storage::{ImageSource, MemImage, ReadAhead};
+use crate::transport::{BaudError, BaudProbe, Clock, LinkError, SetBaud, TransferError};
+use crate::transport::{probe_baud, switch_baud};
+
+/// Guard time around `+++` (Pycom waits 1150 ms after it; V.250 asks for silence before and after).
+const ESCAPE_GUARD_MS: u32 = 1_200;
+/// Wait for the RESET ACK of a modem left in STP mode.
+const STP_PROBE_MS: u32 = 1_000;
+/// Longest single wait for `+SYSSTART` before probing with `AT` (the baud rate may have changed).
+const SYSSTART_WAIT_MS: u64 = 60_000;
+/// Sends of an AT command whose answer was garbled (silence is already re-sent by the link).
+const AT_TRIES: u8 = 3;
+
+impl<U, C, S, L, J, O> Run<'_, U, C, S, L, J, O>
+where
+    U: Read + Write + ReadReady + SetBaud,
+    C: Clock,
+    S: ImageSource,
+    L: ImageSource<Error = S::Error>,
+    J: JournalStore,
+    O: Observer,
+{
+    /// Runs `command`, sending it again when the answer was garbled or missing (line noise hits AT
+    /// traffic too). `ERROR` is an answer and is returned at once.
+    pub(super) fn at<Cmd: AtCommand + Clone>(
+        &mut self,
+        command: Cmd,
+    ) -> Result<Cmd::Response, LinkError<UartError<U>>> {
+        let mut last = None;
+        for _ in 0..AT_TRIES {
+            match self.link.command(command.clone()) {
+                Ok(r) => return Ok(r),
+                Err(e @ (LinkError::Io(_) | LinkError::WriteZero)) => return Err(e),
+                Err(e @ LinkError::At(AtError::Rejected { .. })) => return Err(e),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(LinkError::NoAnswer {
+            command: Cmd::NAME,
+            timeout_ms: command.timeout_ms(),
+            attempts: AT_TRIES,
+        }))
+    }
+
+    fn link_error(&self, error: LinkError<UartError<U>>) -> Error<UartError<U>, S::Error, J::Error> {
+        Error::Link {
+            stage: self.stage.unwrap_or(Stage::Detect),
+            error,
+        }
+    }
+
+    /// Finds the rate the modem answers `AT` at: the last known one first, then the configured list.
+    /// `None` when nothing answers.
+    fn find_rate(&mut self, probe: BaudProbe) -> RunResult<Option<u32>, U, S, J> {
+        let known = self.baud;
+        let rates = self.options.probe_rates;
+        for rate in known.into_iter().chain(rates.iter().copied().filter(|&r| Some(r) != known)) {
+            match probe_baud(self.link, &[rate], probe) {
+                Ok(rate) => {
+                    self.baud = Some(rate);
+                    self.report.baud = Some(rate);
+                    return Ok(Some(rate));
+                }
+                // The host UART cannot run at this rate: try the next one.
+                Err(BaudError::Silent { .. } | BaudError::SetBaud { .. } | BaudError::Lost { .. }) => {}
+                Err(BaudError::Link(e)) => return Err(self.link_error(e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sets the host rate, ignoring a UART that cannot (it stays where it was).
+    fn set_host_rate(&mut self, rate: u32) {
+        let _ = self.link.uart_mut().set_baud(rate);
+    }
+
+    /// `+++` with guard times at each rate, for a modem left in PPP data mode.
+    fn escape_data_mode(&mut self) -> RunResult<Option<u32>, U, S, J> {
+        for &rate in self.options.probe_rates {
+            self.set_host_rate(rate);
+            let escaped = self
+                .link
+                .pause(ESCAPE_GUARD_MS)
+                .and_then(|()| self.link.write_all(b"+++"))
+                .and_then(|()| self.link.pause(ESCAPE_GUARD_MS));
+            escaped.map_err(|e| self.link_error(e))?;
+            if let Ok(Some(rate)) = self.find_rate_only(rate) {
+                return Ok(Some(rate));
+            }
+        }
+        Ok(None)
+    }
+
+    fn find_rate_only(&mut self, rate: u32) -> RunResult<Option<u32>, U, S, J> {
+        match probe_baud(self.link, &[rate], self.options.probe) {
+            Ok(rate) => {
+                self.baud = Some(rate);
+                self.report.baud = Some(rate);
+                Ok(Some(rate))
+            }
+            Err(BaudError::Link(e)) => Err(self.link_error(e)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A modem left waiting in STP mode (a host died after `AT+SMSTPU`/`AT+STP`) ignores `AT` but
+    /// answers an STP RESET: open and close an empty session to hand it back to AT.
+    fn release_stp(&mut self) -> RunResult<Option<u32>, U, S, J> {
+        for &rate in self.options.probe_rates {
+            self.set_host_rate(rate);
+            let answered = self
+                .link
+                .stp_reset(STP_PROBE_MS)
+                .map_err(|e| self.link_error(e))?;
+            if !answered {
+                continue;
+            }
+            self.changed = true;
+            let mut session = Session::release(self.options.session);
+            let mut nothing = MemImage::new(&[]);
+            match self
+                .link
+                .stp_transfer(&mut session, &mut nothing, &mut [], |_| {})
+            {
+                Ok(()) => {}
+                Err(TransferError::Link(e)) => {
+                    let _ = self.link.stp_reset(STP_PROBE_MS);
+                    self.emit(&Event::Retry {
+                        stage: Stage::Detect,
+                        reason: &e,
+                    })?;
+                }
+                Err(_) => {}
+            }
+            if let Some(rate) = self.find_rate_only(rate)? {
+                return Ok(Some(rate));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `AT+SMOD?`, in the application's form, then in the FFH bootloader's (LF-terminated).
+    fn query_mode(&mut self) -> Result<BootMode, LinkError<UartError<U>>> {
+        match self.at(QueryBootMode::new()) {
+            Ok(mode) => Ok(mode),
+            Err(LinkError::Io(e)) => Err(LinkError::Io(e)),
+            Err(_) => self.at(QueryBootMode::bootloader()),
+        }
+    }
+
+    /// Detect: rate, data mode, STP mode, `AT+SMOD?`, verdict and version.
+    pub(super) fn detect(&mut self) -> RunResult<Seen, U, S, J> {
+        self.enter_stage(Stage::Detect, None)?;
+        let (mut left_data_mode, mut was_in_stp) = (false, false);
+        let rate = match self.find_rate(self.options.probe)? {
+            Some(rate) => rate,
+            None => match self.escape_data_mode()? {
+                Some(rate) => {
+                    left_data_mode = true;
+                    rate
+                }
+                None => match self.release_stp()? {
+                    Some(rate) => {
+                        was_in_stp = true;
+                        rate
+                    }
+                    None => {
+                        return Err(Error::ModemSilent {
+                            rates_tried: u8::try_from(self.options.probe_rates.len())
+                                .unwrap_or(u8::MAX),
+                        });
+                    }
+                },
+            },
+        };
+        let mode = self.query_mode().map_err(|e| self.link_error(e))?;
+        self.report.modem_mode = Some(mode);
+        let mut seen = Seen {
+            mode,
+            verdict: None,
+            version: None,
+        };
+        if mode != BootMode::LoaderWait {
+            // Echo must be off before AT+SMSTPU (its OK is the last text before binary frames).
+            let _ = self.at(EchoOff);
+            seen.verdict = self.at(QueryUpgrade).ok();
+            seen.version = self.at(Identify).ok().and_then(|id| id.version);
+        }
+        self.emit(&Event::Detected {
+            mode,
+            baud: Some(rate),
+            version: seen.version,
+            was_in_stp,
+            left_data_mode,
+        })?;
+        Ok(seen)
+    }
+
+    /// `AT+SMSWBOOT=<target>,1`; on `ERROR`, Pycom's fallback: wait, `AT+SMSWBOOT=<target>,0`, then
+    /// `AT^RESET`. A lost answer is not an error here: the modem may already be rebooting, and the
+    /// next detection will tell.
+    fn select_boot(&mut self, target: u8) -> RunResult<(), U, S, J> {
+        self.changed = true;
+        match self.at(SelectBoot {
+            target,
+            reset: true,
+        }) {
+            Ok(()) => return Ok(()),
+            Err(LinkError::At(AtError::Rejected { .. })) => {}
+            Err(e @ (LinkError::Io(_) | LinkError::WriteZero)) => return Err(self.link_error(e)),
+            Err(_) => return Ok(()),
+        }
+        let reason = "AT+SMSWBOOT=…,1 answered ERROR; trying the ,0 form and AT^RESET";
+        self.emit(&Event::Retry {
+            stage: self.stage.unwrap_or(Stage::Enter),
+            reason: &reason,
+        })?;
+        let fallback = self.options.timing.switch_fallback_ms;
+        self.link.pause(fallback).map_err(|e| self.link_error(e))?;
+        match self.at(SelectBoot {
+            target,
+            reset: false,
+        }) {
+            Ok(()) => {}
+            Err(LinkError::At(AtError::Rejected { .. })) => {
+                return Err(Error::SwitchRefused { target });
+            }
+            Err(e) => return Err(self.link_error(e)),
+        }
+        match self.at(SoftReset) {
+            Ok(()) | Err(LinkError::NoAnswer { .. } | LinkError::At(_)) => Ok(()),
+            Err(e) => Err(self.link_error(e)),
+        }
+    }
+
+    /// Waits until the modem answers `AT` again (after a reboot or a loader start), reporting while
+    /// it waits.
+    fn await_answer(&mut self, what: Wait, limit_ms: u32) -> RunResult<(), U, S, J> {
+        let start = self.link.now_ms();
+        let limit = u64::from(limit_ms);
+        loop {
+            let elapsed = self.link.now_ms().saturating_sub(start);
+            if elapsed > limit {
+                return Err(Error::NoReturn {
+                    stage: self.stage.unwrap_or(Stage::Enter),
+                    waited_ms: elapsed,
+                });
+            }
+            self.emit(&Event::Waiting {
+                what,
+                elapsed_ms: elapsed,
+                expected_ms: None,
+                limit_ms: limit,
+            })?;
+            let quick = BaudProbe {
+                attempts_per_rate: 1,
+                ..self.options.probe
+            };
+            if self.find_rate(quick)?.is_some() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Application → upgrade mode: radio off, `AT+SMSWBOOT=3,1`, wait for the reboot. The next
+    /// detection checks that it landed in upgrade mode.
+    pub(super) fn switch_to_upgrade_mode(&mut self) -> RunResult<(), U, S, J> {
+        self.enter_stage(Stage::Enter, None)?;
+        let mut cp = self.checkpoint();
+        cp.phase = Phase::SwitchingMode;
+        self.save(cp)?;
+        if self.options.radio_off {
+            self.changed = true;
+            let _ = self.at(SetFunctionality(4));
+        }
+        self.select_boot(3)?;
+        self.await_answer(Wait::Reboot, self.options.timing.reboot_ms)
+    }
+
+    /// Loader-wait → loader running: move the bootloader to the loader baud rate, `AT+STP`, send the
+    /// loader ELF, wait for it to start. The next detection checks that it runs (`AT+SMOD?` 1).
+    pub(super) fn push_loader(&mut self) -> RunResult<(), U, S, J> {
+        if self.loader.is_none() {
+            return Err(Error::Refused(Refusal::LoaderNeeded));
+        }
+        if self.report.loader_pushes >= u32::from(self.options.limits.loader_pushes) {
+            return Err(Error::GaveUp {
+                rounds: self.options.limits.loader_pushes,
+                mode: Some(BootMode::LoaderWait),
+            });
+        }
+        self.enter_stage(Stage::Enter, None)?;
+        self.changed = true;
+        if let (Some(target), Some(current)) = (self.options.loader_baud, self.baud)
+            && target != current
+        {
+            match switch_baud(self.link, current, target, Terminator::Lf, self.options.probe) {
+                Ok(rate) => {
+                    self.baud = Some(rate);
+                    self.report.baud = Some(rate);
+                }
+                Err(BaudError::Link(e)) => return Err(self.link_error(e)),
+                // Stayed at (or fell back to) a rate that works; carry on there.
+                Err(_) => {}
+            }
+        }
+        if let Err(e) = self.at(LoaderStp) {
+            return self.retry_later(&e);
+        }
+        let config = SessionConfig {
+            data_type: DataType::Elf,
+            ..self.options.session
+        };
+        let Some(loader) = self.loader.as_mut() else {
+            return Err(Error::Refused(Refusal::LoaderNeeded));
+        };
+        let total = loader.source.len();
+        let mut session = Session::new(config, total, 0).map_err(|e| Error::Link {
+            stage: Stage::Enter,
+            error: LinkError::Stp(e),
+        })?;
+        let mut reader = ReadAhead::new(&mut loader.source, self.buffers.window);
+        let observer = &mut self.observer;
+        let result = self.link.stp_transfer_until(
+            &mut session,
+            &mut reader,
+            self.buffers.block,
+            |s| {
+                observer.on_event(&Event::Progress {
+                    payload: Payload::Loader,
+                    done: s.acknowledged(),
+                    total,
+                })
+            },
+        );
+        self.report.bytes_sent = self
+            .report
+            .bytes_sent
+            .saturating_add(u64::from(session.acknowledged()));
+        self.report.retries = self
+            .report
+            .retries
+            .saturating_add(session.stats().retransmissions);
+        match result {
+            Ok(()) => {}
+            Err(TransferError::Stopped { .. }) => {
+                return Err(Error::Stopped { stage: Stage::Enter });
+            }
+            Err(TransferError::Image(e)) => return Err(Error::ImageReadDuringTransfer(e)),
+            Err(TransferError::Link(e)) => {
+                let _ = self.link.stp_reset(STP_PROBE_MS);
+                return self.retry_later(&e);
+            }
+        }
+        self.report.loader_pushes = self.report.loader_pushes.saturating_add(1);
+        self.await_answer(Wait::LoaderStart, self.options.timing.loader_start_ms)
+    }
+
+    /// Reports a failure that the next round of detection will deal with.
+    pub(super) fn retry_later(&mut self, e: &LinkError<UartError<U>>) -> RunResult<(), U, S, J> {
+        self.emit(&Event::Retry {
+            stage: self.stage.unwrap_or(Stage::Enter),
+            reason: e,
+        })
+    }
+
+    /// Polls `AT+SMUPGRADE?` until a final verdict. `None`: the modem stopped programming without
+    /// one (it answers elsewhere, for example back in loader-wait after a power loss): detect again.
+    ///
+    /// Silence is never taken for failure while the limit lasts: the modem keeps programming
+    /// whether or not it answers.
+    pub(super) fn await_verdict(&mut self) -> RunResult<Option<UpgradeStatus>, U, S, J> {
+        let len = self.package.source.len();
+        let timing = self.options.timing;
+        let expected = timing.programming_expected_ms(len);
+        let limit = timing.programming_limit_ms(len);
+        self.enter_stage(Stage::Programming, Some(expected))?;
+        if let crate::storage::journal::Resume::Continue(cp) = &self.resume
+            && cp.phase == Phase::Transferred
+        {
+            let mut cp = cp.clone();
+            cp.phase = Phase::Programming;
+            self.save(cp)?;
+        }
+        let start = self.link.now_ms();
+        let mut unanswered_since: Option<u64> = None;
+        loop {
+            let now = self.link.now_ms();
+            let elapsed = now.saturating_sub(start);
+            if elapsed > limit {
+                return Err(Error::ProgrammingTimeout { waited_ms: elapsed });
+            }
+            let answer = self.link.command(QueryUpgrade);
+            let what = match answer {
+                Ok(status @ (UpgradeStatus::Success | UpgradeStatus::Failed { .. })) => {
+                    return Ok(Some(status));
+                }
+                Ok(_) => {
+                    unanswered_since = None;
+                    Wait::Programming
+                }
+                Err(e @ (LinkError::Io(_) | LinkError::WriteZero)) => {
+                    return Err(self.link_error(e));
+                }
+                Err(_) => {
+                    let since = *unanswered_since.get_or_insert(now);
+                    if now.saturating_sub(since) > u64::from(timing.silence_ms) {
+                        // Is it somewhere else (rebooted, another baud rate)? Only an answer counts.
+                        let quick = BaudProbe {
+                            attempts_per_rate: 1,
+                            ..self.options.probe
+                        };
+                        if self.find_rate(quick)?.is_some()
+                            && self.query_mode().is_ok_and(|m| m != BootMode::Updater)
+                            && self.at(QueryUpgrade).is_err()
+                        {
+                            return Ok(None);
+                        }
+                        unanswered_since = Some(self.link.now_ms());
+                    }
+                    Wait::Silent
+                }
+            };
+            self.emit(&Event::Waiting {
+                what,
+                elapsed_ms: elapsed,
+                expected_ms: Some(expected),
+                limit_ms: limit,
+            })?;
+            self.link
+                .pause(timing.poll_interval_ms)
+                .map_err(|e| self.link_error(e))?;
+        }
+    }
+
+    /// `AT+SMSWBOOT=1,1`, `+SYSSTART`, `AT+SMOD?` = 2, and `ATI1` equal to the package's version.
+    /// `None`: the modem came back in another mode; detect again.
+    pub(super) fn reboot_and_verify(
+        &mut self,
+    ) -> RunResult<Option<super::report::Outcome>, U, S, J> {
+        self.enter_stage(Stage::Verify, None)?;
+        let mut cp = self.checkpoint();
+        cp.phase = Phase::Verifying;
+        cp.attempts = cp.attempts.with_verification();
+        self.save(cp)?;
+        self.select_boot(1)?;
+        let limit = u64::from(self.options.timing.reboot_ms);
+        let start = self.link.now_ms();
+        loop {
+            let elapsed = self.link.now_ms().saturating_sub(start);
+            if elapsed > limit.min(SYSSTART_WAIT_MS) {
+                // Not seen: the rate may have changed with the reboot; AT below decides.
+                break;
+            }
+            self.emit(&Event::Waiting {
+                what: Wait::Reboot,
+                elapsed_ms: elapsed,
+                expected_ms: None,
+                limit_ms: limit,
+            })?;
+            match self.link.wait_for_urc("+SYSSTART", 1_000) {
+                Ok(()) => break,
+                Err(LinkError::NoUrc { .. }) => {}
+                Err(e) => return Err(self.link_error(e)),
+            }
+        }
+        self.await_answer(Wait::Reboot, self.options.timing.reboot_ms)?;
+        let mode = self.query_mode().map_err(|e| self.link_error(e))?;
+        self.report.modem_mode = Some(mode);
+        if mode != BootMode::Application {
+            let reason = "the modem did not come back in application mode";
+            self.emit(&Event::Retry {
+                stage: Stage::Verify,
+                reason: &reason,
+            })?;
+            return Ok(None);
+        }
+        let _ = self.at(EchoOff);
+        let found = self.at(Identify).ok().and_then(|id| id.version);
+        self.report.version_after = found;
+        let expected = self.target()?;
+        match found {
+            Some(v) if expected.is_installed(&v) => self.verified(),
+            _ => Err(Error::VersionMismatch { expected, found }),
+        }
+    }
+
+    /// The modem said `fail`: transfer the whole package again, within the limit.
+    pub(super) fn package_refused(
+        &mut self,
+        reason: heapless::String<{ crate::protocol::at::REASON_CAPACITY }>,
+    ) -> RunResult<(), U, S, J> {
+        let mut cp = self.checkpoint();
+        if cp.attempts.transfers >= self.options.limits.transfers {
+            return Err(Error::PackageRefused {
+                attempts: cp.attempts.transfers,
+                reason,
+            });
+        }
+        cp.phase = Phase::Validated;
+        cp.acked_offset = 0;
+        self.save(cp)?;
+        self.emit(&Event::Retry {
+            stage: Stage::Programming,
+            reason: &"the modem refused the package (+SMUPGRADE: fail); sending all of it again",
+        })
+    }
+}
