@@ -201,7 +201,10 @@ impl<UE: fmt::Debug, SE: fmt::Debug, JE: fmt::Debug> fmt::Display for Error<UE, 
                  upgrade mode: fix the card and run again"
             ),
             Error::PackageRefused { attempts, reason } => {
-                write!(f, "the modem refused the package after {attempts} transfer(s)")?;
+                write!(
+                    f,
+                    "the modem refused the package after {attempts} transfer(s)"
+                )?;
                 if !reason.is_empty() {
                     write!(f, " (+SMUPGRADE: fail, \"{reason}\")")?;
                 }
@@ -237,7 +240,10 @@ impl<UE: fmt::Debug, SE: fmt::Debug, JE: fmt::Debug> fmt::Display for Error<UE, 
                 ),
             },
             Error::GaveUp { rounds, mode } => {
-                write!(f, "the modem did not reach the next step in {rounds} rounds")?;
+                write!(
+                    f,
+                    "the modem did not reach the next step in {rounds} rounds"
+                )?;
                 if let Some(mode) = mode {
                     write!(f, " (last seen in {mode})")?;
                 }

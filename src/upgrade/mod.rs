@@ -27,6 +27,13 @@
 //! `AT+SMSTPU` + `AT+SMUPGRADE` method (every package goes `ON_THE_FLY` through upgrade mode,
 //! which every tool supports); zlib compression on STP v2.
 
+// The failure carries the run's report (a few hundred bytes) by value: without allocation there is
+// no box to put it in, and it is returned once per upgrade, so its size costs nothing that matters.
+#![allow(
+    clippy::result_large_err,
+    reason = "errors carry their report by value; no allocation, returned once per run"
+)]
+
 mod error;
 mod modem;
 mod observer;
@@ -40,7 +47,5 @@ pub use error::{Error, Failure};
 pub use observer::{Event, FnObserver, Observer, Payload, Quiet, Stage, Wait};
 pub use options::{DEFAULT_PROBE_RATES, Limits, Options, Timing};
 pub use report::{Outcome, Report};
-pub use run::{
-    BLOCK_BUFFER_LEN, Buffers, NoLoader, READ_AHEAD_LEN, RunError, Source, Upgrader,
-};
+pub use run::{BLOCK_BUFFER_LEN, Buffers, NoLoader, READ_AHEAD_LEN, RunError, Source, Upgrader};
 pub use target::{Refusal, Target, Unusable};

@@ -7,7 +7,7 @@ use embedded_io::{Read, ReadReady, Write};
 
 use super::error::Error;
 use super::observer::{Event, Observer, Payload, Stage, Wait};
-use super::run::{Run, RunResult, UartError, Seen};
+use super::run::{Run, RunResult, Seen, UartError};
 use super::target::Refusal;
 use crate::protocol::at::{
     AtCommand, AtError, BootMode, EchoOff, Identify, LoaderStp, QueryBootMode, QueryUpgrade,
@@ -59,7 +59,10 @@ where
         }))
     }
 
-    fn link_error(&self, error: LinkError<UartError<U>>) -> Error<UartError<U>, S::Error, J::Error> {
+    fn link_error(
+        &self,
+        error: LinkError<UartError<U>>,
+    ) -> Error<UartError<U>, S::Error, J::Error> {
         Error::Link {
             stage: self.stage.unwrap_or(Stage::Detect),
             error,
@@ -71,7 +74,10 @@ where
     fn find_rate(&mut self, probe: BaudProbe) -> RunResult<Option<u32>, U, S, J> {
         let known = self.baud;
         let rates = self.options.probe_rates;
-        for rate in known.into_iter().chain(rates.iter().copied().filter(|&r| Some(r) != known)) {
+        for rate in known
+            .into_iter()
+            .chain(rates.iter().copied().filter(|&r| Some(r) != known))
+        {
             match probe_baud(self.link, &[rate], probe) {
                 Ok(rate) => {
                     self.baud = Some(rate);
@@ -79,7 +85,9 @@ where
                     return Ok(Some(rate));
                 }
                 // The host UART cannot run at this rate: try the next one.
-                Err(BaudError::Silent { .. } | BaudError::SetBaud { .. } | BaudError::Lost { .. }) => {}
+                Err(
+                    BaudError::Silent { .. } | BaudError::SetBaud { .. } | BaudError::Lost { .. },
+                ) => {}
                 Err(BaudError::Link(e)) => return Err(self.link_error(e)),
             }
         }
@@ -311,7 +319,13 @@ where
         if let (Some(target), Some(current)) = (self.options.loader_baud, self.baud)
             && target != current
         {
-            match switch_baud(self.link, current, target, Terminator::Lf, self.options.probe) {
+            match switch_baud(
+                self.link,
+                current,
+                target,
+                Terminator::Lf,
+                self.options.probe,
+            ) {
                 Ok(rate) => {
                     self.baud = Some(rate);
                     self.report.baud = Some(rate);
@@ -338,18 +352,15 @@ where
         })?;
         let mut reader = ReadAhead::new(&mut loader.source, self.buffers.window);
         let observer = &mut self.observer;
-        let result = self.link.stp_transfer_until(
-            &mut session,
-            &mut reader,
-            self.buffers.block,
-            |s| {
-                observer.on_event(&Event::Progress {
-                    payload: Payload::Loader,
-                    done: s.acknowledged(),
-                    total,
-                })
-            },
-        );
+        let result =
+            self.link
+                .stp_transfer_until(&mut session, &mut reader, self.buffers.block, |s| {
+                    observer.on_event(&Event::Progress {
+                        payload: Payload::Loader,
+                        done: s.acknowledged(),
+                        total,
+                    })
+                });
         self.report.bytes_sent = self
             .report
             .bytes_sent
@@ -361,7 +372,9 @@ where
         match result {
             Ok(()) => {}
             Err(TransferError::Stopped { .. }) => {
-                return Err(Error::Stopped { stage: Stage::Enter });
+                return Err(Error::Stopped {
+                    stage: Stage::Enter,
+                });
             }
             Err(TransferError::Image(e)) => return Err(Error::ImageReadDuringTransfer(e)),
             Err(TransferError::Link(e)) => {

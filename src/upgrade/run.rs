@@ -183,9 +183,7 @@ where
     /// Runs the upgrade to its end: verified success, or a failure saying what the modem's state is
     /// and what to do.
     #[allow(clippy::type_complexity)]
-    pub fn run(
-        self,
-    ) -> Result<Report, Failure<UartError<U>, S::Error, J::Error>> {
+    pub fn run(self) -> Result<Report, Failure<UartError<U>, S::Error, J::Error>> {
         let started = self.link.now_ms();
         let mut run = Run {
             link: self.link,
@@ -332,10 +330,10 @@ where
                     ModemEntry::SwitchFromApplication => self.switch_to_upgrade_mode()?,
                     ModemEntry::PushLoader => self.push_loader()?,
                     ModemEntry::UpgradeMode | ModemEntry::LoaderRunning => {
-                        if self.transfer(from)? {
-                            if let Some(done) = self.after_programming()? {
-                                return Ok(done);
-                            }
+                        if self.transfer(from)?
+                            && let Some(done) = self.after_programming()?
+                        {
+                            return Ok(done);
                         }
                     }
                 },
@@ -414,7 +412,9 @@ where
             let report = image::inspect(&mut loader.source, self.buffers.window)
                 .map_err(Error::LoaderRead)?;
             if let Err(problem) = report.verdict() {
-                return Err(Error::LoaderInvalid { problem: problem.clone() });
+                return Err(Error::LoaderInvalid {
+                    problem: problem.clone(),
+                });
             }
             if report.kind != ImageKind::Elf {
                 return Err(Error::LoaderNotElf { kind: report.kind });

@@ -35,16 +35,21 @@ where
         let mut cp = self.checkpoint();
         let limit = self.options.limits.transfers;
         if cp.attempts.transfers >= limit {
-            return Err(match (self.report.modem_reason.clone(), self.last_link_error.take()) {
-                (_, Some(last)) => Error::TransferFailed {
-                    attempts: cp.attempts.transfers,
-                    last,
+            return Err(
+                match (
+                    self.report.modem_reason.clone(),
+                    self.last_link_error.take(),
+                ) {
+                    (_, Some(last)) => Error::TransferFailed {
+                        attempts: cp.attempts.transfers,
+                        last,
+                    },
+                    (reason, None) => Error::PackageRefused {
+                        attempts: cp.attempts.transfers,
+                        reason: reason.unwrap_or_default(),
+                    },
                 },
-                (reason, None) => Error::PackageRefused {
-                    attempts: cp.attempts.transfers,
-                    reason: reason.unwrap_or_default(),
-                },
-            });
+            );
         }
         self.enter_stage(Stage::Transfer, None)?;
         self.changed = true;
@@ -80,43 +85,40 @@ where
         let mut stopped = false;
         let (observer, journal) = (&mut self.observer, &mut self.journal);
         let mut reader = ReadAhead::new(&mut self.package.source, self.buffers.window);
-        let result = self.link.stp_transfer_until(
-            &mut session,
-            &mut reader,
-            self.buffers.block,
-            |s| {
-                let acked = s.acknowledged();
-                if acked != last_reported {
-                    last_reported = acked;
-                    let event = Event::Progress {
-                        payload: Payload::Package,
-                        done: acked,
-                        total: len,
-                    };
-                    stopped |= observer.on_event(&event).is_break();
-                }
-                if acked < len && cadence.due(last_saved, acked) {
-                    cp.acked_offset = acked;
-                    let saved = journal.as_mut().map_or(Ok(()), |j| j.save(&cp));
-                    match saved {
-                        Ok(()) => {
-                            last_saved = acked;
-                            let event = Event::Checkpoint {
-                                phase: Phase::Transferring,
-                                offset: acked,
-                            };
-                            stopped |= observer.on_event(&event).is_break();
-                        }
-                        Err(e) => journal_error = Some(e),
+        let result =
+            self.link
+                .stp_transfer_until(&mut session, &mut reader, self.buffers.block, |s| {
+                    let acked = s.acknowledged();
+                    if acked != last_reported {
+                        last_reported = acked;
+                        let event = Event::Progress {
+                            payload: Payload::Package,
+                            done: acked,
+                            total: len,
+                        };
+                        stopped |= observer.on_event(&event).is_break();
                     }
-                }
-                if stopped || journal_error.is_some() {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            },
-        );
+                    if acked < len && cadence.due(last_saved, acked) {
+                        cp.acked_offset = acked;
+                        let saved = journal.as_mut().map_or(Ok(()), |j| j.save(&cp));
+                        match saved {
+                            Ok(()) => {
+                                last_saved = acked;
+                                let event = Event::Checkpoint {
+                                    phase: Phase::Transferring,
+                                    offset: acked,
+                                };
+                                stopped |= observer.on_event(&event).is_break();
+                            }
+                            Err(e) => journal_error = Some(e),
+                        }
+                    }
+                    if stopped || journal_error.is_some() {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                });
         cp.acked_offset = last_saved;
         self.resume = Resume::Continue(cp.clone());
         let acked = session.acknowledged();

@@ -267,13 +267,25 @@ mod tests {
     fn a_diff_needs_working_firmware_and_its_base() {
         let installed = v([5, 1, 1, 0], 33080);
         assert_eq!(
-            check(&diff(Some(33080), 39529), BootMode::Loader, None, true, true),
+            check(
+                &diff(Some(33080), 39529),
+                BootMode::Loader,
+                None,
+                true,
+                true
+            ),
             Err(Refusal::DiffWithoutFirmware {
                 mode: BootMode::Loader
             })
         );
         assert_eq!(
-            check(&diff(Some(33080), 39529), APP, Some(installed), false, false),
+            check(
+                &diff(Some(33080), 39529),
+                APP,
+                Some(installed),
+                false,
+                false
+            ),
             Ok(())
         );
         assert_eq!(
