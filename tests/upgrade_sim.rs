@@ -6,7 +6,10 @@
 //! Every "upgraded" is checked against the simulator's own flash: the installed firmware is the
 //! package's target. A test never trusts the report alone.
 
-#![allow(clippy::result_large_err, reason = "the upgrader's failure carries its report")]
+#![allow(
+    clippy::result_large_err,
+    reason = "the upgrader's failure carries its report"
+)]
 
 #[path = "support/sim_link.rs"]
 mod sim_link;

@@ -258,6 +258,12 @@ where
         }
     }
 
+    /// The quiet time after a reboot command (URCs are still noted, so `+SYSSTART` is not lost).
+    fn settle(&mut self) -> RunResult<(), U, S, J> {
+        let ms = self.options.timing.settle_ms;
+        self.link.pause(ms).map_err(|e| self.link_error(e))
+    }
+
     /// Waits until the modem answers `AT` again (after a reboot or a loader start), reporting while
     /// it waits.
     fn await_answer(&mut self, what: Wait, limit_ms: u32) -> RunResult<(), U, S, J> {
@@ -299,6 +305,7 @@ where
             let _ = self.at(SetFunctionality(4));
         }
         self.select_boot(3)?;
+        self.settle()?;
         self.await_answer(Wait::Reboot, self.options.timing.reboot_ms)
     }
 

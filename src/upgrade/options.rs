@@ -37,6 +37,9 @@ pub struct Timing {
     pub silence_ms: u32,
     /// Wait after `AT+SMSWBOOT=…,1` answered `ERROR` before trying the `,0` form (Pycom: 5 s).
     pub switch_fallback_ms: u32,
+    /// Quiet time after a reboot command before the first `AT` probe, so the old firmware cannot
+    /// answer it in the moment before it resets (Pycom sleeps 3 s after `AT+SMSWBOOT=3,1`).
+    pub settle_ms: u32,
 }
 
 impl Default for Timing {
@@ -50,6 +53,7 @@ impl Default for Timing {
             poll_interval_ms: 1_000,
             silence_ms: 30_000,
             switch_fallback_ms: 5_000,
+            settle_ms: 2_000,
         }
     }
 }
