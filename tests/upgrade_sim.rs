@@ -242,6 +242,24 @@ fn loader_wait_with_the_loader_elf() {
     );
 }
 
+/// Power lost while the loader ELF was being sent: the bootloader comes back, the loader goes again.
+#[test]
+fn power_loss_during_the_loader_push() {
+    let sim = Sim::new(
+        SimConfig::sqn3330()
+            .with_mode(SimMode::LoaderWait)
+            .with_faults(FaultSpec::parse("power-loss=transfer@0.5").unwrap()),
+    );
+    let (dup, elf) = (package(), loader());
+    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
+    let mut host = Host::new(&dup);
+    host.loader = Some(&elf);
+    let result = host.run(&sim, &mut journal, &mut rec);
+    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    assert_eq!(result.unwrap().loader_pushes, 2);
+    assert_eq!(sim.status().flash.power_losses, 1);
+}
+
 #[test]
 fn loader_wait_without_the_loader_is_refused_untouched() {
     let sim = sqn(SimMode::LoaderWait);

@@ -342,6 +342,7 @@ where
                 Err(_) => {}
             }
         }
+        self.report.loader_pushes = self.report.loader_pushes.saturating_add(1);
         if let Err(e) = self.at(LoaderStp) {
             return self.retry_later(&e);
         }
@@ -389,7 +390,6 @@ where
                 return self.retry_later(&e);
             }
         }
-        self.report.loader_pushes = self.report.loader_pushes.saturating_add(1);
         self.await_answer(Wait::LoaderStart, self.options.timing.loader_start_ms)
     }
 

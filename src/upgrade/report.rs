@@ -72,7 +72,7 @@ pub struct Report {
     pub retries: u32,
     /// Transfers of the package started in this run.
     pub transfers: u32,
-    /// Loader ELF pushes in this run.
+    /// Loader ELF pushes started in this run.
     pub loader_pushes: u32,
     /// Milliseconds spent in each [`Stage`], indexed by [`Stage::index`].
     pub stage_ms: [u64; 8],
