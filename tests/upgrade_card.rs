@@ -27,7 +27,7 @@ use modem_upgrade::upgrade::{
     Upgrader,
 };
 use ram_card::{FixedTime, RamCard};
-use sd_image::{Entry, Layout, Table, build_image, linux_tools};
+use sd_image::{Entry, Layout, build_image, linux_tools};
 use sim_link::{context, link};
 
 const PACKAGE: &str = "CATM1-39529_upgrade-package-with-a-long-name.dup";

@@ -4,6 +4,7 @@
 //! Power loss at write N: the N-th block write stores only the first `keep` bytes of the new block
 //! (the rest keeps the old bytes — a torn sector) and fails; every later write fails too, as the
 //! board is off. Reads keep working so the test can "reboot" and look at what is on the card.
+#![allow(dead_code)]
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
