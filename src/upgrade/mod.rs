@@ -44,3 +44,7 @@ pub use run::{
     BLOCK_BUFFER_LEN, Buffers, NoLoader, READ_AHEAD_LEN, RunError, Source, Upgrader,
 };
 pub use target::{Refusal, Target, Unusable};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/porting.md")]
+mod porting_guide {}
