@@ -49,3 +49,7 @@ pub use options::{DEFAULT_PROBE_RATES, Limits, Options, Timing};
 pub use report::{Outcome, Report};
 pub use run::{BLOCK_BUFFER_LEN, Buffers, NoLoader, READ_AHEAD_LEN, RunError, Source, Upgrader};
 pub use target::{Refusal, Target, Unusable};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/porting.md")]
+mod porting_guide {}
