@@ -64,7 +64,7 @@ macro_rules! listed {
 listed! { upgrade_error, modem_upgrade::upgrade::Error<(), (), ()>, [
     ImageRead, ImageInvalid, Unusable, LoaderRead, LoaderInvalid, LoaderNotElf, Journal, Refused,
     ModemSilent, Link, SwitchRefused, TransferFailed, ImageReadDuringTransfer, PackageRefused,
-    ProgrammingTimeout, NoReturn, VersionMismatch, GaveUp, Stopped,
+    TransfersUsedUp, BaudLost, ProgrammingTimeout, NoReturn, VersionMismatch, GaveUp, Stopped,
 ] }
 listed! { refusal, modem_upgrade::upgrade::Refusal, [
     LoaderNeeded, DiffWithoutFirmware, DiffBaseMismatch, DiffBaseUnknown, Downgrade,
@@ -224,8 +224,16 @@ fn upgrade_error_samples() -> Vec<Sample> {
         ),
         (
             E::PackageRefused {
-                attempts: 0,
+                attempts: 4,
                 reason: heapless::String::new(),
+            },
+            true,
+        ),
+        (E::TransfersUsedUp { attempts: 4 }, true),
+        (
+            E::BaudLost {
+                requested: 921_600,
+                previous: 115_200,
             },
             true,
         ),

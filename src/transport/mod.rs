@@ -85,8 +85,9 @@ impl Deadline {
 /// A UART whose bit rate the host can change (for baud probing and `AT+IPR` switches).
 ///
 /// Implemented by the std serial adapter; implement it for a HAL UART to let [`probe_baud`] and
-/// [`switch_baud`] drive it. A UART that cannot change its rate simply does not implement it and the
-/// upgrade runs at the one rate it was opened with.
+/// [`switch_baud`] drive it. The upgrader needs it; for a UART that cannot change its rate (a TCP
+/// stream, a fixed-rate HAL) implement it as a no-op returning `Ok`, list only that rate in
+/// `upgrade::Options::probe_rates`, and set `upgrade::Options::loader_baud` to `None`.
 pub trait SetBaud {
     /// The error reconfiguring the UART can fail with.
     type Error: core::fmt::Debug;

@@ -77,6 +77,19 @@ pub enum Error<UE, SE, JE> {
         /// The modem's reason, if it gave one.
         reason: heapless::String<REASON_CAPACITY>,
     },
+    /// Earlier runs already used up the transfers allowed for this image (the journal counts them
+    /// across restarts, so a device that reboots after each failure does not retry for ever).
+    TransfersUsedUp {
+        /// Transfers the journal records for this image.
+        attempts: u8,
+    },
+    /// After `AT+IPR` the modem answered at neither the new nor the old rate.
+    BaudLost {
+        /// The rate asked for.
+        requested: u32,
+        /// The rate in use before.
+        previous: u32,
+    },
     /// Programming did not end within the limit.
     ProgrammingTimeout {
         /// How long the upgrader waited.
@@ -213,6 +226,22 @@ impl<UE: fmt::Debug, SE: fmt::Debug, JE: fmt::Debug> fmt::Display for Error<UE, 
                      package is for this modem model and family, then run again with the right package",
                 )
             }
+            Error::TransfersUsedUp { attempts } => write!(
+                f,
+                "the journal on the card records {attempts} transfer(s) of this package that did not \
+                 end in an upgrade, the limit (Limits::transfers); stopping so that a device that \
+                 restarts does not retry for ever. Fix the cause the earlier runs reported (cable, \
+                 baud rate, a package for another modem), then delete UPGRADE.JNL to allow new attempts"
+            ),
+            Error::BaudLost {
+                requested,
+                previous,
+            } => write!(
+                f,
+                "after AT+IPR={requested} the modem answered at neither {requested} nor {previous} \
+                 baud; power-cycle the modem and run again. If the host UART cannot change its rate, \
+                 set Options::loader_baud to None"
+            ),
             Error::ProgrammingTimeout { waited_ms } => write!(
                 f,
                 "the modem was still not done programming after {} s; DO NOT POWER IT OFF: leave it \

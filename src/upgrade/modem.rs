@@ -338,8 +338,18 @@ where
                     self.report.baud = Some(rate);
                 }
                 Err(BaudError::Link(e)) => return Err(self.link_error(e)),
-                // Stayed at (or fell back to) a rate that works; carry on there.
-                Err(_) => {}
+                Err(BaudError::Lost {
+                    requested,
+                    previous,
+                }) => {
+                    return Err(Error::BaudLost {
+                        requested,
+                        previous,
+                    });
+                }
+                // Refused, or the host UART cannot run at the new rate: the modem answered at the
+                // old rate again; carry on there.
+                Err(BaudError::Silent { .. } | BaudError::SetBaud { .. }) => {}
             }
         }
         self.report.loader_pushes = self.report.loader_pushes.saturating_add(1);

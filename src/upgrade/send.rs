@@ -35,21 +35,14 @@ where
         let mut cp = self.checkpoint();
         let limit = self.options.limits.transfers;
         if cp.attempts.transfers >= limit {
-            return Err(
-                match (
-                    self.report.modem_reason.clone(),
-                    self.last_link_error.take(),
-                ) {
-                    (_, Some(last)) => Error::TransferFailed {
-                        attempts: cp.attempts.transfers,
-                        last,
-                    },
-                    (reason, None) => Error::PackageRefused {
-                        attempts: cp.attempts.transfers,
-                        reason: reason.unwrap_or_default(),
-                    },
-                },
-            );
+            let attempts = cp.attempts.transfers;
+            // Name what this run saw; a run that saw nothing reports the journal's count as such.
+            let last = self.last_link_error.take();
+            return Err(match (self.report.modem_reason.clone(), last) {
+                (_, Some(last)) => Error::TransferFailed { attempts, last },
+                (Some(reason), None) => Error::PackageRefused { attempts, reason },
+                (None, None) => Error::TransfersUsedUp { attempts },
+            });
         }
         // At 10 bits per byte on the line, plus the STP framing (about 3.5 % at 2016-byte blocks).
         let expected = self
