@@ -268,6 +268,21 @@ impl<T: SetBaud> SetBaud for StdUart<T> {
     }
 }
 
+/// A TCP stream has no bit rate: changing it is a no-op that succeeds.
+///
+/// The upgrader probes baud rates and moves the FFH bootloader to a faster rate with `AT+IPR`; over
+/// TCP (a `modem-sim --listen` process, or a serial-to-network bridge that owns the real UART's rate)
+/// every byte arrives whatever rate the host "selects", so there is nothing to reconfigure. Failing
+/// here instead would make a [`TcpUart`] unusable with the upgrader; succeeding keeps the probe
+/// honest, because only a modem's answer (never this call) tells the probe a rate works.
+impl SetBaud for TcpStream {
+    type Error = core::convert::Infallible;
+
+    fn set_baud(&mut self, _baud: u32) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
 /// A TCP stream as a UART (see [`connect_tcp`] and [`TcpUart::from_stream`]).
 pub type TcpUart = StdUart<TcpStream>;
 
