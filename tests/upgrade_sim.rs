@@ -370,6 +370,28 @@ fn modem_power_loss_in_each_phase() {
     }
 }
 
+/// A GM02S whose programming loses power comes back in loader-wait at the same baud rate and answers
+/// `ERROR` to `AT+SMUPGRADE?`: the upgrader recognises the bootloader at once (virtual time), pushes
+/// mtools.elf and sends the package again, instead of polling until the programming limit.
+#[test]
+fn gm02s_power_loss_while_programming_is_noticed_at_once() {
+    let sim = Sim::new(
+        SimConfig::gm02s().with_faults(FaultSpec::parse("power-loss=programming@0.5").unwrap()),
+    );
+    let dup = synth::full_dup(Model::Gm02s, TARGET_GM02S, 120_000);
+    let elf = synth::loader_elf(TARGET_GM02S, false);
+    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
+    let mut host = Host::new(&dup);
+    host.name = "GM02RB6Q_LR8.0.6.0-60000.dup";
+    host.loader = Some(&elf);
+    let result = host.run(&sim, &mut journal, &mut rec);
+    assert_upgraded(&sim, &result, &rec, ("8.0.6.0", 60000));
+    let report = result.unwrap();
+    assert_eq!((report.loader_pushes, report.transfers), (1, 2));
+    // Two programming runs of 60 s plus the boots; not the 20-minute limit.
+    assert!(report.ms(Stage::Programming) < 180_000, "{report:?}");
+}
+
 /// Power lost while programming, and no loader ELF at hand: a clean failure that names the file.
 #[test]
 fn power_loss_while_programming_without_the_loader() {

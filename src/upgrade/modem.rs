@@ -3,6 +3,8 @@
 //!
 //! [`Timing`]: super::Timing
 
+use core::ops::ControlFlow;
+
 use embedded_io::{Read, ReadReady, Write};
 
 use super::error::Error;
@@ -90,6 +92,11 @@ where
                 ) => {}
                 Err(BaudError::Link(e)) => return Err(self.link_error(e)),
             }
+        }
+        // Nothing answered: leave the host at the rate the modem was last known at, not at the last
+        // rate tried (a modem that is only busy answers there again).
+        if let Some(rate) = known {
+            self.set_host_rate(rate);
         }
         Ok(None)
     }
@@ -370,12 +377,18 @@ where
         })?;
         let mut reader = ReadAhead::new(&mut loader.source, self.buffers.window);
         let observer = &mut self.observer;
+        let mut last_reported = u32::MAX;
         let result =
             self.link
                 .stp_transfer_until(&mut session, &mut reader, self.buffers.block, |s| {
+                    let done = s.acknowledged();
+                    if done == last_reported {
+                        return ControlFlow::Continue(());
+                    }
+                    last_reported = done;
                     observer.on_event(&Event::Progress {
                         payload: Payload::Loader,
-                        done: s.acknowledged(),
+                        done,
                         total,
                     })
                 });
@@ -449,15 +462,18 @@ where
                 Err(e @ (LinkError::Io(_) | LinkError::WriteZero)) => {
                     return Err(self.link_error(e));
                 }
+                // ERROR: whatever answers does not know the command. The FFH bootloader answers
+                // so after a power loss while programming (on a GM02S at the same rate as before).
+                Err(LinkError::At(AtError::Rejected { .. }))
+                    if self.query_mode().is_ok_and(|m| m == BootMode::LoaderWait) =>
+                {
+                    return Ok(None);
+                }
                 Err(_) => {
                     let since = *unanswered_since.get_or_insert(now);
                     if now.saturating_sub(since) > u64::from(timing.silence_ms) {
                         // Is it somewhere else (rebooted, another baud rate)? Only an answer counts.
-                        let quick = BaudProbe {
-                            attempts_per_rate: 1,
-                            ..self.options.probe
-                        };
-                        if self.find_rate(quick)?.is_some()
+                        if self.find_rate(self.options.probe)?.is_some()
                             && self.query_mode().is_ok_and(|m| m != BootMode::Updater)
                             && self.at(QueryUpgrade).is_err()
                         {
