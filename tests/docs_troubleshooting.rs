@@ -124,6 +124,23 @@ fn own(variant: &'static str, value: &dyn std::fmt::Display) -> Sample {
     }
 }
 
+/// One sample per value: its own message, or (`false`) a wrapper whose message is another type's.
+fn samples<T: std::fmt::Display>(
+    values: &[(T, bool)],
+    name: fn(&T) -> &'static str,
+) -> Vec<Sample> {
+    values
+        .iter()
+        .map(|(e, has_own)| {
+            if *has_own {
+                own(name(e), e)
+            } else {
+                wrapper(name(e))
+            }
+        })
+        .collect()
+}
+
 fn wrapper(variant: &'static str) -> Sample {
     Sample {
         variant,
@@ -285,16 +302,7 @@ fn upgrade_error_samples() -> Vec<Sample> {
             true,
         ),
     ];
-    values
-        .iter()
-        .map(|(e, has_own)| {
-            if *has_own {
-                own(name(e), e)
-            } else {
-                wrapper(name(e))
-            }
-        })
-        .collect()
+    samples(&values, name)
 }
 
 fn refusal_samples() -> Vec<Sample> {
@@ -361,16 +369,7 @@ fn sdmmc_error_samples() -> Vec<Sample> {
         ),
         (E::Journal(JournalProblem::IsDirectory), false),
     ];
-    values
-        .iter()
-        .map(|(e, has_own)| {
-            if *has_own {
-                own(name(e), e)
-            } else {
-                wrapper(name(e))
-            }
-        })
-        .collect()
+    samples(&values, name)
 }
 
 fn card_problem_samples() -> Vec<Sample> {
@@ -596,16 +595,7 @@ fn link_error_samples() -> Vec<Sample> {
             true,
         ),
     ];
-    values
-        .iter()
-        .map(|(e, has_own)| {
-            if *has_own {
-                own(name(e), e)
-            } else {
-                wrapper(name(e))
-            }
-        })
-        .collect()
+    samples(&values, name)
 }
 
 fn at_error_samples() -> Vec<Sample> {

@@ -88,6 +88,20 @@ fn files() -> (Vec<u8>, Vec<u8>) {
     )
 }
 
+/// The card's files: the long-named package and the loader.
+fn card_entries<'a>(package: &'a [u8], loader: &'a [u8]) -> [Entry<'a>; 2] {
+    [
+        Entry {
+            path: PACKAGE,
+            data: package,
+        },
+        Entry {
+            path: LOADER,
+            data: loader,
+        },
+    ]
+}
+
 fn assert_installed(sim: &Sim, build: u32) {
     let fw = sim.status().flash.firmware.expect("firmware installed");
     assert_eq!(fw.build, build, "\n{}", context(sim));
@@ -97,16 +111,7 @@ fn assert_installed(sim: &Sim, build: u32) {
 #[test]
 fn upgrade_from_a_card_built_in_pure_rust() {
     let (package, loader) = files();
-    let entries = [
-        Entry {
-            path: PACKAGE,
-            data: &package,
-        },
-        Entry {
-            path: LOADER,
-            data: &loader,
-        },
-    ];
+    let entries = card_entries(&package, &loader);
     let vm = Vm::new_with_limits(
         RamCard::new(build_image(&Layout::fat32_for(600_000), &entries).unwrap()),
         FixedTime,
@@ -125,16 +130,7 @@ fn upgrade_from_a_card_built_in_pure_rust() {
 #[test]
 fn host_restarts_keep_only_the_card() {
     let (package, loader) = files();
-    let entries = [
-        Entry {
-            path: PACKAGE,
-            data: &package,
-        },
-        Entry {
-            path: LOADER,
-            data: &loader,
-        },
-    ];
+    let entries = card_entries(&package, &loader);
     let blank = build_image(&Layout::fat32_small(), &entries).unwrap();
     let mut restarts = 0;
     for stop_at in [1, 2, 3, 5, 8, 9, 10] {
@@ -173,16 +169,7 @@ fn upgrade_from_a_card_made_by_mkfs_fat_and_mtools() {
         return;
     }
     let (package, loader) = files();
-    let entries = [
-        Entry {
-            path: PACKAGE,
-            data: &package,
-        },
-        Entry {
-            path: LOADER,
-            data: &loader,
-        },
-    ];
+    let entries = card_entries(&package, &loader);
     let dir = std::env::temp_dir().join(format!("upgrade-card-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("sd.img");

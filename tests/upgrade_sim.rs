@@ -114,6 +114,17 @@ impl<'a> Host<'a> {
     }
 }
 
+impl Host<'_> {
+    /// One run with a fresh journal that must end upgraded to `target` (checked on the simulator's
+    /// flash); returns the report and what the upgrader reported.
+    fn upgrade(&self, sim: &Sim, target: (&str, u32)) -> (Report, Recorder) {
+        let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
+        let result = self.run(sim, &mut journal, &mut rec);
+        assert_upgraded(sim, &result, &rec, target);
+        (result.unwrap(), rec)
+    }
+}
+
 fn package() -> Vec<u8> {
     synth::full_dup(Model::Sqn3330, TARGET, 150_000)
 }
@@ -181,7 +192,8 @@ fn sqn(mode: SimMode) -> Sim {
 fn from_application_mode_stp_v1() {
     let sim = sqn(SimMode::App);
     let dup = package();
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
+    let mut journal = MemJournal::new();
+    let mut rec = Recorder::default();
     let result = Host::new(&dup).run(&sim, &mut journal, &mut rec);
     assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
     let report = result.unwrap();
@@ -206,9 +218,7 @@ fn from_application_mode_stp_v1() {
 fn from_upgrade_mode_goes_straight_to_the_transfer() {
     let sim = sqn(SimMode::Upgrade);
     let dup = package();
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = Host::new(&dup).run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    Host::new(&dup).upgrade(&sim, ("5.1.2.0", 39529));
     assert!(
         !sim.transcript_text().contains("AT+SMSWBOOT=3"),
         "no mode switch needed"
@@ -219,21 +229,16 @@ fn from_upgrade_mode_goes_straight_to_the_transfer() {
 fn from_loader_mode() {
     let sim = sqn(SimMode::Loader);
     let dup = package();
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = Host::new(&dup).run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    Host::new(&dup).upgrade(&sim, ("5.1.2.0", 39529));
 }
 
 #[test]
 fn loader_wait_with_the_loader_elf() {
     let sim = sqn(SimMode::LoaderWait);
     let (dup, elf) = (package(), loader());
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
     let mut host = Host::new(&dup);
     host.loader = Some(&elf);
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
-    let report = result.unwrap();
+    let (report, rec) = host.upgrade(&sim, ("5.1.2.0", 39529));
     assert_eq!(report.loader_pushes, 1);
     assert_eq!(report.bytes_sent, (dup.len() + elf.len()) as u64);
     assert_eq!(
@@ -251,12 +256,10 @@ fn power_loss_during_the_loader_push() {
             .with_faults(FaultSpec::parse("power-loss=transfer@0.5").unwrap()),
     );
     let (dup, elf) = (package(), loader());
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
     let mut host = Host::new(&dup);
     host.loader = Some(&elf);
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
-    assert_eq!(result.unwrap().loader_pushes, 2);
+    let (report, _) = host.upgrade(&sim, ("5.1.2.0", 39529));
+    assert_eq!(report.loader_pushes, 2);
     assert_eq!(sim.status().flash.power_losses, 1);
 }
 
@@ -287,11 +290,9 @@ fn loader_wait_without_the_loader_is_refused_untouched() {
 fn gm02s_over_stp_v2() {
     let sim = Sim::new(SimConfig::gm02s());
     let dup = synth::full_dup(Model::Gm02s, TARGET_GM02S, 150_000);
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
     let mut host = Host::new(&dup);
     host.name = "GM02RB6Q_LR8.0.6.0-60000.dup";
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("8.0.6.0", 60000));
+    host.upgrade(&sim, ("8.0.6.0", 60000));
 }
 
 #[test]
@@ -299,12 +300,10 @@ fn gm02s_loader_wait_pushes_mtools() {
     let sim = Sim::new(SimConfig::gm02s().with_mode(SimMode::LoaderWait));
     let dup = synth::full_dup(Model::Gm02s, TARGET_GM02S, 120_000);
     let elf = synth::loader_elf(TARGET_GM02S, false);
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
     let mut host = Host::new(&dup);
     host.name = "GM02RB6Q_LR8.0.6.0-60000.dup";
     host.loader = Some(&elf);
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("8.0.6.0", 60000));
+    host.upgrade(&sim, ("8.0.6.0", 60000));
 }
 
 fn noisy(spec: &str, cfg: SimConfig, dup: &[u8]) -> (Sim, Result<Report, Fail>, Recorder) {
@@ -343,7 +342,8 @@ fn link_noise_stp_v2() {
     for spec in ["seed=4,nack=0.05", "seed=5,flip=0.00002,residue=0.02"] {
         let (sim, result, rec) = noisy(spec, SimConfig::gm02s(), &dup);
         assert_upgraded(&sim, &result, &rec, ("8.0.6.0", 60000));
-        assert!(result.unwrap().retries > 0, "{spec}: faults struck");
+        let report = result.unwrap();
+        assert!(report.retries > 0, "{spec}: faults struck");
     }
 }
 
@@ -380,13 +380,10 @@ fn gm02s_power_loss_while_programming_is_noticed_at_once() {
     );
     let dup = synth::full_dup(Model::Gm02s, TARGET_GM02S, 120_000);
     let elf = synth::loader_elf(TARGET_GM02S, false);
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
     let mut host = Host::new(&dup);
     host.name = "GM02RB6Q_LR8.0.6.0-60000.dup";
     host.loader = Some(&elf);
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("8.0.6.0", 60000));
-    let report = result.unwrap();
+    let (report, _) = host.upgrade(&sim, ("8.0.6.0", 60000));
     assert_eq!((report.loader_pushes, report.transfers), (1, 2));
     // Two programming runs of 60 s plus the boots; not the 20-minute limit.
     assert!(report.ms(Stage::Programming) < 180_000, "{report:?}");
@@ -508,9 +505,7 @@ fn a_modem_left_in_stp_mode_is_released_and_upgraded() {
         l.command(StartStp { on_the_fly: true }).expect("STP");
     }
     let dup = package();
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = Host::new(&dup).run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    let (_, rec) = Host::new(&dup).upgrade(&sim, ("5.1.2.0", 39529));
     assert_eq!(
         rec.detected.first(),
         Some(&(BootMode::Upgrade, true, false))
@@ -523,9 +518,7 @@ fn a_modem_in_ppp_data_mode_is_escaped() {
     cfg.start_in_data_mode = true;
     let sim = Sim::new(cfg);
     let dup = package();
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = Host::new(&dup).run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    let (_, rec) = Host::new(&dup).upgrade(&sim, ("5.1.2.0", 39529));
     assert_eq!(
         rec.detected.first(),
         Some(&(BootMode::Application, false, true))
@@ -539,9 +532,7 @@ fn a_modem_silent_while_programming_is_waited_for() {
     cfg.flash_time = 120 * 1_000_000_000;
     let sim = Sim::new(cfg);
     let dup = package();
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = Host::new(&dup).run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    Host::new(&dup).upgrade(&sim, ("5.1.2.0", 39529));
 }
 
 #[test]
@@ -561,11 +552,9 @@ fn already_current_sends_nothing() {
 fn force_reinstalls_the_same_version() {
     let sim = sqn(SimMode::App);
     let dup = synth::full_dup(Model::Sqn3330, "5.1.1.0 [38638]", 100_000);
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
     let mut host = Host::new(&dup);
     host.options.force = true;
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.1.0", 38638));
+    host.upgrade(&sim, ("5.1.1.0", 38638));
     assert_eq!(sim.status().flash.history.len(), 1, "programmed once");
 }
 
@@ -587,9 +576,7 @@ fn a_downgrade_is_refused_unless_forced() {
     let sim = sqn(SimMode::App);
     let mut host = Host::new(&dup);
     host.options.force = true;
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.0.0", 37000));
+    host.upgrade(&sim, ("5.1.0.0", 37000));
 }
 
 #[test]
@@ -599,9 +586,12 @@ fn diff_packages_need_their_base() {
     let sim = sqn(SimMode::App);
     let mut host = Host::new(&dup);
     host.name = "upgdiff_38638-to-39529.dup";
-    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
-    let result = host.run(&sim, &mut journal, &mut rec);
-    assert_upgraded(&sim, &result, &rec, ("5.1.2.0", 39529));
+    let (report, _) = host.upgrade(&sim, ("5.1.2.0", 39529));
+    assert!(
+        report
+            .target
+            .is_some_and(|t| t.is_diff && t.diff_base == Some(38638))
+    );
 
     // A diff from another base: refused, naming both, even with force.
     let other = synth::diff_dup(Model::Sqn3330, 33080, TARGET);

@@ -635,26 +635,9 @@ impl Session {
                 len: image_len,
             });
         }
-        Ok(Session {
-            config,
-            image_len,
-            acked: start_offset,
-            step: Step::Reset,
-            phase: Phase::Transmit { purge_first: true },
-            sid: 0,
-            tid: 0,
-            first_tid: 0,
-            attempt: 1,
-            retries_used: 0,
-            retry_budget: u32::from(config.retry_budget)
-                .saturating_mul((image_len - start_offset).div_ceil(MIB).max(1)),
-            negotiated: None,
-            previous: None,
-            pcrc_provided: false,
-            rx: Rx::new(),
-            stats: SessionStats::default(),
-            last_fault: None,
-        })
+        let budget = u32::from(config.retry_budget)
+            .saturating_mul((image_len - start_offset).div_ceil(MIB).max(1));
+        Ok(Session::start(config, image_len, start_offset, budget))
     }
 
     /// A session that carries no data: the opening RESET, SESSION_OPEN (and TRANSFER_DATA_TYPE on
@@ -669,10 +652,15 @@ impl Session {
     /// received" (the simulator does; a modem that rejected it would report a failed upgrade, which
     /// the upgrader treats like any other failed verdict).
     pub fn release(config: SessionConfig) -> Self {
+        Session::start(config, 0, 0, u32::from(config.retry_budget))
+    }
+
+    /// A session at its opening RESET, with `acked` bytes counted as already sent.
+    fn start(config: SessionConfig, image_len: u32, acked: u32, retry_budget: u32) -> Self {
         Session {
             config,
-            image_len: 0,
-            acked: 0,
+            image_len,
+            acked,
             step: Step::Reset,
             phase: Phase::Transmit { purge_first: true },
             sid: 0,
@@ -680,7 +668,7 @@ impl Session {
             first_tid: 0,
             attempt: 1,
             retries_used: 0,
-            retry_budget: u32::from(config.retry_budget),
+            retry_budget,
             negotiated: None,
             previous: None,
             pcrc_provided: false,
