@@ -169,16 +169,8 @@ fn run_card(args: &Args, path: &Path, opened: Option<File>, ui: &mut Ui) -> Resu
         "package: {} ({} bytes; 8.3 name {})",
         located.found.name, located.found.size, located.found.short_name
     ));
-    let (loader_name, loader_file) = loader.unzip();
-    if let Some(name) = &loader_name {
-        ui.say(format!("loader: {name}"));
-    }
-    let loader = loader_name
-        .as_deref()
-        .zip(loader_file)
-        .map(|(n, f)| Source::new(n, f));
     let package = Source::new(located.found.name.as_str(), image);
-    drive(args, package, loader, journal, ui)
+    drive_named(args, package, loader, journal, ui)
 }
 
 /// The package (and loader) in a plain directory; the journal is `<dir>/UPGRADE.JNL`.
@@ -211,16 +203,8 @@ fn run_dir(args: &Args, dir: &Path, ui: &mut Ui) -> Result<Ran, Stop> {
     })?;
     ui.say(format!("directory: {}", dir.display()));
     ui.say(format!("package: {} ({} bytes)", found.name, found.size));
-    let (loader_name, loader_file) = loader.unzip();
-    if let Some(name) = &loader_name {
-        ui.say(format!("loader: {name}"));
-    }
-    let loader = loader_name
-        .as_deref()
-        .zip(loader_file)
-        .map(|(n, f)| Source::new(n, f));
     let package = Source::new(found.name.as_str(), image);
-    drive(args, package, loader, journal, ui)
+    drive_named(args, package, loader, journal, ui)
 }
 
 /// Opens the link to the modem. Returns the simulator too, to show its state after a failure.
@@ -285,6 +269,33 @@ fn probe_rates(args: &Args) -> &'static [u32] {
 }
 
 /// Runs the upgrader; the same code for a card and a directory.
+/// Names the loader (if any) on the console, then [`drive`]s the upgrade.
+fn drive_named<S, J, N>(
+    args: &Args,
+    package: Source<'_, S>,
+    loader: Option<(N, S)>,
+    journal: J,
+    ui: &mut Ui,
+) -> Result<Ran, Stop>
+where
+    S: ImageSource,
+    S::Error: Debug,
+    J: JournalStore,
+    J::Error: Debug,
+    N: AsRef<str>,
+{
+    let (name, file) = loader.unzip();
+    if let Some(name) = &name {
+        ui.say(format!("loader: {}", name.as_ref()));
+    }
+    let loader = name
+        .as_ref()
+        .map(AsRef::as_ref)
+        .zip(file)
+        .map(|(n, f)| Source::new(n, f));
+    drive(args, package, loader, journal, ui)
+}
+
 fn drive<S, J>(
     args: &Args,
     package: Source<'_, S>,
