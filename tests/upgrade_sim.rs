@@ -675,3 +675,92 @@ fn a_package_the_modem_refuses_fails_cleanly_after_bounded_attempts() {
         }
     }
 }
+
+/// A diff run again on a modem that already runs its target is "already current", not a base
+/// mismatch (the installed build is the diff's target now, not its base).
+#[test]
+fn a_diff_run_again_after_it_was_installed_is_already_current() {
+    let dup = synth::diff_dup(Model::Sqn3330, 38638, TARGET);
+    let sim = sqn(SimMode::App);
+    let mut host = Host::new(&dup);
+    host.name = "upgdiff_38638-to-39529.dup";
+    host.upgrade(&sim, ("5.1.2.0", 39529));
+    let (mut journal, mut rec) = (MemJournal::new(), Recorder::default());
+    let report = host
+        .run(&sim, &mut journal, &mut rec)
+        .unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(report.outcome, Outcome::AlreadyCurrent);
+    assert_eq!(report.bytes_sent, 0);
+}
+
+/// A forced reinstall of the installed version, the host restarted after each checkpoint: the
+/// second host never takes "runs the same version" for success; the modem really programs the
+/// package and says success before the run reports upgraded.
+#[test]
+fn a_forced_reinstall_survives_host_restarts_without_false_success() {
+    let dup = synth::full_dup(Model::Sqn3330, "5.1.1.0 [38638]", 100_000);
+    let mut host = Host::new(&dup);
+    host.options.force = true;
+    for stop_at in 1..=8 {
+        let sim = sqn(SimMode::App);
+        let mut journal = MemJournal::new();
+        let mut first = Recorder {
+            stop_at: Some(stop_at),
+            ..Recorder::default()
+        };
+        if host.run(&sim, &mut journal, &mut first).is_ok() {
+            break;
+        }
+        let mut second = Recorder::default();
+        let result = host.run(&sim, &mut journal, &mut second);
+        assert_upgraded(&sim, &result, &second, ("5.1.1.0", 38638));
+        let history = sim.status().flash.history;
+        assert!(
+            !history.is_empty(),
+            "stop {stop_at}: reported upgraded, so the modem must have programmed the package"
+        );
+    }
+}
+
+/// The host restarts while a modem that answers nothing during programming is programming: the
+/// new host waits for it instead of sending `+++` or STP frames into it.
+#[test]
+fn a_host_restart_during_silent_programming_waits_for_the_modem() {
+    let mut cfg = SimConfig::sqn3330();
+    cfg.at_during_programming = false;
+    let sim = Sim::new(cfg);
+    let dup = package();
+    let host = Host::new(&dup);
+    let mut journal = MemJournal::new();
+    // Checkpoints: switching, transferring@0, offsets…, transferred, programming.
+    let mut first = Recorder::default();
+    let stop = {
+        // Find the index of the "programming" checkpoint in a clean run on another simulator.
+        let probe = sqn(SimMode::App);
+        let mut rec = Recorder::default();
+        let _ = host.run(&probe, &mut MemJournal::new(), &mut rec);
+        rec.events
+            .iter()
+            .filter(|e| e.starts_with("Checkpoint"))
+            .position(|e| e.starts_with("Checkpoint(programming"))
+            .expect("a programming checkpoint")
+            + 1
+    };
+    first.stop_at = Some(stop);
+    let failure = host
+        .run(&sim, &mut journal, &mut first)
+        .expect_err("stopped");
+    assert!(matches!(
+        failure.error,
+        Error::Stopped {
+            stage: Stage::Programming
+        }
+    ));
+    let mut second = Recorder::default();
+    let result = host.run(&sim, &mut journal, &mut second);
+    assert_upgraded(&sim, &result, &second, ("5.1.2.0", 39529));
+    assert!(
+        !sim.transcript_text().contains("+++"),
+        "no data-mode escape was sent into the programming modem"
+    );
+}

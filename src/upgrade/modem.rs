@@ -171,6 +171,15 @@ where
         Ok(None)
     }
 
+    /// The journal says this package was sent and not yet verified: the modem may be programming.
+    fn programming_expected(&self) -> bool {
+        matches!(
+            &self.resume,
+            crate::storage::journal::Resume::Continue(cp)
+                if matches!(cp.phase, Phase::Transferred | Phase::Programming | Phase::Verifying)
+        )
+    }
+
     /// `AT+SMOD?`, in the application's form, then in the FFH bootloader's (LF-terminated).
     fn query_mode(&mut self) -> Result<BootMode, LinkError<UartError<U>>> {
         match self.at(QueryBootMode::new()) {
@@ -184,7 +193,21 @@ where
     pub(super) fn detect(&mut self) -> RunResult<Seen, U, S, J> {
         self.enter_stage(Stage::Detect, None)?;
         let (mut left_data_mode, mut was_in_stp) = (false, false);
-        let rate = match self.find_rate(self.options.probe)? {
+        let mut rate = self.find_rate(self.options.probe)?;
+        if rate.is_none() && self.programming_expected() {
+            // A modem programming this package may be silent for minutes: wait for it before
+            // sending +++ or STP frames into it.
+            let limit = self
+                .options
+                .timing
+                .programming_limit_ms(self.package.source.len());
+            match self.await_answer(Wait::Silent, u32::try_from(limit).unwrap_or(u32::MAX)) {
+                Ok(()) => rate = self.baud,
+                Err(Error::NoReturn { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let rate = match rate {
             Some(rate) => rate,
             None => match self.escape_data_mode()? {
                 Some(rate) => {
@@ -205,7 +228,14 @@ where
                 },
             },
         };
-        let mode = self.query_mode().map_err(|e| self.link_error(e))?;
+        let mode = match self.query_mode() {
+            Ok(mode) => mode,
+            // It answered AT a moment ago: one more try after a pause before calling it a failure.
+            Err(_) => {
+                self.link.pause(1_000).map_err(|e| self.link_error(e))?;
+                self.query_mode().map_err(|e| self.link_error(e))?
+            }
+        };
         self.report.modem_mode = Some(mode);
         let mut seen = Seen {
             mode,
@@ -233,7 +263,9 @@ where
     /// next detection will tell.
     fn select_boot(&mut self, target: u8) -> RunResult<(), U, S, J> {
         self.changed = true;
-        match self.at(SelectBoot {
+        // Sent once: a lost OK may mean the modem is already rebooting, and a second
+        // AT+SMSWBOOT=1,1 would reboot the new firmware again.
+        match self.link.command(SelectBoot {
             target,
             reset: true,
         }) {
@@ -249,7 +281,7 @@ where
         })?;
         let fallback = self.options.timing.switch_fallback_ms;
         self.link.pause(fallback).map_err(|e| self.link_error(e))?;
-        match self.at(SelectBoot {
+        match self.link.command(SelectBoot {
             target,
             reset: false,
         }) {
@@ -259,7 +291,7 @@ where
             }
             Err(e) => return Err(self.link_error(e)),
         }
-        match self.at(SoftReset) {
+        match self.link.command(SoftReset) {
             Ok(()) | Err(LinkError::NoAnswer { .. } | LinkError::At(_)) => Ok(()),
             Err(e) => Err(self.link_error(e)),
         }
@@ -360,7 +392,9 @@ where
             }
         }
         self.report.loader_pushes = self.report.loader_pushes.saturating_add(1);
-        if let Err(e) = self.at(LoaderStp) {
+        // Sent once: a second AT+STP would land in the bootloader's STP receiver.
+        if let Err(e) = self.link.command(LoaderStp) {
+            let _ = self.link.stp_reset(STP_PROBE_MS);
             return self.retry_later(&e);
         }
         let config = SessionConfig {
@@ -444,10 +478,16 @@ where
         }
         let start = self.link.now_ms();
         let mut unanswered_since: Option<u64> = None;
+        let mut no_report_since: Option<u64> = None;
+        let mut last_on_going = start;
         loop {
             let now = self.link.now_ms();
             let elapsed = now.saturating_sub(start);
-            if elapsed > limit {
+            // Never give up on a modem that still says on-going: the limit only ends a wait the
+            // modem does not account for, and a hard cap of three limits ends the rest.
+            let recently_on_going =
+                now.saturating_sub(last_on_going) <= u64::from(timing.silence_ms);
+            if elapsed > limit && !(recently_on_going && elapsed <= limit.saturating_mul(3)) {
                 return Err(Error::ProgrammingTimeout { waited_ms: elapsed });
             }
             let answer = self.link.command(QueryUpgrade);
@@ -455,8 +495,21 @@ where
                 Ok(status @ (UpgradeStatus::Success | UpgradeStatus::Failed { .. })) => {
                     return Ok(Some(status));
                 }
-                Ok(_) => {
+                Ok(UpgradeStatus::OnGoing) => {
                     unanswered_since = None;
+                    no_report_since = None;
+                    last_on_going = now;
+                    Wait::Programming
+                }
+                Ok(UpgradeStatus::NoReport) => {
+                    unanswered_since = None;
+                    // Pycom waits through "No report" for up to 300 s. Longer than that, the modem
+                    // is not programming this package (it lost power after the transfer and came
+                    // back in upgrade mode): detect again.
+                    let since = *no_report_since.get_or_insert(now);
+                    if now.saturating_sub(since) > u64::from(timing.no_report_ms) {
+                        return Ok(None);
+                    }
                     Wait::Programming
                 }
                 Err(e @ (LinkError::Io(_) | LinkError::WriteZero)) => {
@@ -473,9 +526,12 @@ where
                     let since = *unanswered_since.get_or_insert(now);
                     if now.saturating_sub(since) > u64::from(timing.silence_ms) {
                         // Is it somewhere else (rebooted, another baud rate)? Only an answer counts.
+                        // Only a modem that rebooted (bootloader or application) has certainly
+                        // stopped programming; one in upgrade or loader mode may still be busy.
                         if self.find_rate(self.options.probe)?.is_some()
-                            && self.query_mode().is_ok_and(|m| m != BootMode::Updater)
-                            && self.at(QueryUpgrade).is_err()
+                            && self.query_mode().is_ok_and(|m| {
+                                matches!(m, BootMode::LoaderWait | BootMode::Application)
+                            })
                         {
                             return Ok(None);
                         }
@@ -503,9 +559,17 @@ where
     ) -> RunResult<Option<super::report::Outcome>, U, S, J> {
         self.enter_stage(Stage::Verify, None)?;
         let mut cp = self.checkpoint();
+        if cp.attempts.verifications >= self.options.limits.verifications {
+            return Err(Error::GaveUp {
+                rounds: cp.attempts.verifications,
+                mode: self.report.modem_mode,
+            });
+        }
         cp.phase = Phase::Verifying;
         cp.attempts = cp.attempts.with_verification();
         self.save(cp)?;
+        // A +SYSSTART seen earlier in the run must not end this wait.
+        let _ = self.link.take_urcs();
         self.select_boot(1)?;
         let limit = u64::from(self.options.timing.reboot_ms);
         let start = self.link.now_ms();

@@ -35,6 +35,10 @@ pub struct Timing {
     /// Silence during programming after which the upgrader looks for the modem again (it may have
     /// lost power and come back in another mode). It keeps polling as long as the modem answers.
     pub silence_ms: u32,
+    /// `AT+SMUPGRADE?` answering `No report` for longer than this during the programming wait means
+    /// the modem is not programming (it lost power after the transfer): detect again (Pycom waits
+    /// through `No report` for 300 s).
+    pub no_report_ms: u32,
     /// Wait after `AT+SMSWBOOT=…,1` answered `ERROR` before trying the `,0` form (Pycom: 5 s).
     pub switch_fallback_ms: u32,
     /// Quiet time after a reboot command before the first `AT` probe, so the old firmware cannot
@@ -52,6 +56,7 @@ impl Default for Timing {
             programming_expected_per_mib_ms: 30_000,
             poll_interval_ms: 1_000,
             silence_ms: 30_000,
+            no_report_ms: 300_000,
             switch_fallback_ms: 5_000,
             settle_ms: 2_000,
         }
@@ -85,6 +90,9 @@ pub struct Limits {
     pub rounds: u8,
     /// Pushes of the loader ELF in one run.
     pub loader_pushes: u8,
+    /// Reboots into the new firmware for verification (counted across restarts through the
+    /// journal): a modem that keeps coming back elsewhere is not rebooted for ever.
+    pub verifications: u8,
 }
 
 impl Default for Limits {
@@ -93,6 +101,7 @@ impl Default for Limits {
             transfers: 4,
             rounds: 16,
             loader_pushes: 3,
+            verifications: 3,
         }
     }
 }

@@ -306,7 +306,12 @@ where
                 Plan::AlreadyInstalled => {
                     let ours = matches!(
                         decision.journal_phase,
-                        Some(Phase::Transferred | Phase::Programming | Phase::Verifying)
+                        Some(
+                            Phase::Transferring
+                                | Phase::Transferred
+                                | Phase::Programming
+                                | Phase::Verifying
+                        )
                     );
                     self.report.version_after = seen.version;
                     self.finish()?;
@@ -362,12 +367,16 @@ where
     /// The modem's state for [`reconcile`]; `force` hides "already installed" until this image was
     /// transferred (so a forced re-install happens once, and its own result is then recognised).
     fn view(&self, seen: &Seen) -> ModemView {
-        let ours = matches!(
+        // Under force the modem may have run the target before: only a reboot made after this
+        // package's `success` verdict (journal phase Verifying) proves the new install.
+        let verified_by_modem = matches!(
             &self.resume,
-            Resume::Continue(cp) if matches!(cp.phase, Phase::Transferred | Phase::Programming | Phase::Verifying)
+            Resume::Continue(cp) if cp.phase == Phase::Verifying
         );
         let runs_target = match (seen.version, self.target) {
-            (Some(v), Some(t)) => Some(t.is_installed(&v) && (!self.options.force || ours)),
+            (Some(v), Some(t)) => {
+                Some(t.is_installed(&v) && (!self.options.force || verified_by_modem))
+            }
             _ => None,
         };
         ModemView {
@@ -424,6 +433,12 @@ where
         if let Some(store) = self.store.take() {
             let (journal, loaded) = Journal::open(store).map_err(Error::Journal)?;
             self.resume = loaded.resume_for(&id);
+            // An earlier run of this upgrade already changed the modem: nothing this run finds
+            // can be reported as "rejected, untouched".
+            self.changed = matches!(
+                &self.resume,
+                Resume::Continue(cp) if cp.phase != Phase::Validated
+            );
             self.journal = Some(journal);
         }
         self.image = Some(id);

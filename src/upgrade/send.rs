@@ -66,7 +66,10 @@ where
         }
         self.report.transfers = self.report.transfers.saturating_add(1);
 
-        if let Err(e) = self.at(StartStp { on_the_fly: true }) {
+        // Sent once: if its OK was lost the modem may already be in STP mode, where a second
+        // AT+SMSTPU would be taken for frame bytes; a RESET ends whatever it started.
+        if let Err(e) = self.link.command(StartStp { on_the_fly: true }) {
+            let _ = self.link.stp_reset(2_000);
             self.retry_later(&e)?;
             self.last_link_error = Some(e);
             return Ok(false);

@@ -8,7 +8,7 @@
 //! | runs version V | diff from base B, B ≠ V's build | refused: [`Refusal::DiffBaseMismatch`], even with `force` |
 //! | runs version V | diff whose base is unknown | refused unless `force`: [`Refusal::DiffBaseUnknown`] |
 //! | runs version V | full, target T < V | refused unless `force`: [`Refusal::Downgrade`] |
-//! | runs version V | T = V | nothing to do unless `force` (decided by the journal reconciliation) |
+//! | runs version V | T = V (full or diff) | nothing to refuse: already current unless `force` (decided by the journal reconciliation) |
 //! | upgrade mode (4), version not readable | any | accepted: the modem verifies the base itself |
 //!
 //! A package is a diff when its `fff` component carries a `DIFF` payload instead of a flash image, or
@@ -203,6 +203,11 @@ pub fn check(
     let Some(installed) = installed else {
         return Ok(());
     };
+    if target.is_installed(&installed) {
+        // Nothing to refuse: the journal reconciliation decides (already current, or a forced
+        // reinstall of a full package).
+        return Ok(());
+    }
     if target.is_diff {
         return match target.diff_base {
             Some(base) if base != installed.build => {
@@ -319,6 +324,22 @@ mod tests {
         assert_eq!(check(&nb1, APP, Some(installed), false, false), Ok(()));
         // Version unknown in upgrade mode: the modem decides.
         assert_eq!(check(&older, BootMode::Upgrade, None, false, false), Ok(()));
+    }
+
+    #[test]
+    fn a_diff_already_installed_is_not_refused() {
+        // The diff 38638 → 39529 run again on a modem that runs 39529 (e.g. after a host restart).
+        let installed = v([5, 1, 2, 0], 39529);
+        assert_eq!(
+            check(
+                &diff(Some(38638), 39529),
+                APP,
+                Some(installed),
+                false,
+                false
+            ),
+            Ok(())
+        );
     }
 
     #[test]
