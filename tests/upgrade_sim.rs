@@ -125,6 +125,28 @@ impl Host<'_> {
     }
 }
 
+impl Host<'_> {
+    /// A first host switched off right after its `stop_at`-th checkpoint, then a second host with
+    /// the same journal, which must end upgraded to `target`. `None` when the first host finished
+    /// before reaching that checkpoint; else the stage the first one stopped in, and the second
+    /// one's report.
+    fn restarted(&self, sim: &Sim, stop_at: usize, target: (&str, u32)) -> Option<(Stage, Report)> {
+        let mut journal = MemJournal::new();
+        let mut first = Recorder {
+            stop_at: Some(stop_at),
+            ..Recorder::default()
+        };
+        let failure = self.run(sim, &mut journal, &mut first).err()?;
+        let Error::Stopped { stage } = failure.error else {
+            panic!("stop {stop_at}: {}", failure.error);
+        };
+        let mut second = Recorder::default();
+        let result = self.run(sim, &mut journal, &mut second);
+        assert_upgraded(sim, &result, &second, target);
+        Some((stage, result.unwrap()))
+    }
+}
+
 fn package() -> Vec<u8> {
     synth::full_dup(Model::Sqn3330, TARGET, 150_000)
 }
@@ -421,27 +443,10 @@ fn host_restart_at_every_checkpoint() {
     let mut total = 0;
     for stop_at in 1.. {
         let sim = sqn(SimMode::App);
-        let mut journal = MemJournal::new();
-        let mut first = Recorder {
-            stop_at: Some(stop_at),
-            ..Recorder::default()
-        };
-        let host = Host::new(&dup);
-        let result = host.run(&sim, &mut journal, &mut first);
-        if result.is_ok() {
+        let Some((_, report)) = Host::new(&dup).restarted(&sim, stop_at, ("5.1.2.0", 39529)) else {
             total = stop_at - 1;
             break;
-        }
-        let failure = result.unwrap_err();
-        assert!(
-            matches!(failure.error, Error::Stopped { .. }),
-            "{}",
-            failure.error
-        );
-        let mut second = Recorder::default();
-        let result = host.run(&sim, &mut journal, &mut second);
-        assert_upgraded(&sim, &result, &second, ("5.1.2.0", 39529));
-        let report = result.unwrap();
+        };
         assert!(
             report.resumed_from.is_some(),
             "stop {stop_at}: the second host continued from the journal: {report:?}"
@@ -703,17 +708,9 @@ fn a_forced_reinstall_survives_host_restarts_without_false_success() {
     host.options.force = true;
     for stop_at in 1..=8 {
         let sim = sqn(SimMode::App);
-        let mut journal = MemJournal::new();
-        let mut first = Recorder {
-            stop_at: Some(stop_at),
-            ..Recorder::default()
-        };
-        if host.run(&sim, &mut journal, &mut first).is_ok() {
+        if host.restarted(&sim, stop_at, ("5.1.1.0", 38638)).is_none() {
             break;
         }
-        let mut second = Recorder::default();
-        let result = host.run(&sim, &mut journal, &mut second);
-        assert_upgraded(&sim, &result, &second, ("5.1.1.0", 38638));
         let history = sim.status().flash.history;
         assert!(
             !history.is_empty(),
@@ -731,9 +728,7 @@ fn a_host_restart_during_silent_programming_waits_for_the_modem() {
     let sim = Sim::new(cfg);
     let dup = package();
     let host = Host::new(&dup);
-    let mut journal = MemJournal::new();
     // Checkpoints: switching, transferring@0, offsets…, transferred, programming.
-    let mut first = Recorder::default();
     let stop = {
         // Find the index of the "programming" checkpoint in a clean run on another simulator.
         let probe = sqn(SimMode::App);
@@ -746,19 +741,10 @@ fn a_host_restart_during_silent_programming_waits_for_the_modem() {
             .expect("a programming checkpoint")
             + 1
     };
-    first.stop_at = Some(stop);
-    let failure = host
-        .run(&sim, &mut journal, &mut first)
-        .expect_err("stopped");
-    assert!(matches!(
-        failure.error,
-        Error::Stopped {
-            stage: Stage::Programming
-        }
-    ));
-    let mut second = Recorder::default();
-    let result = host.run(&sim, &mut journal, &mut second);
-    assert_upgraded(&sim, &result, &second, ("5.1.2.0", 39529));
+    let (stage, _) = host
+        .restarted(&sim, stop, ("5.1.2.0", 39529))
+        .expect("stopped");
+    assert_eq!(stage, Stage::Programming);
     assert!(
         !sim.transcript_text().contains("+++"),
         "no data-mode escape was sent into the programming modem"
