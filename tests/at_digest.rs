@@ -1268,3 +1268,40 @@ fn every_command_has_the_documented_timeout_and_attempts() {
     assert_eq!(policy(&SetFunctionality(4)), (15_000, 2, false));
     assert_eq!(policy(&QueryImei), (2_000, 2, false));
 }
+
+/// A failure reason longer than the line buffer must not hide the verdict: its status field comes
+/// first and is whole (it ends at the first comma), so the verdict is read and the reason cut. The
+/// simulator's reasons reach ~200 bytes; the default buffer holds 128.
+#[test]
+fn smupgrade_with_an_over_long_reason_still_gives_the_verdict() {
+    let reason = "diff base mismatch at 0x51: fff DIFF to 5.1.2.0 [39529] requires base build 38638, \
+                  but no valid firmware is installed (and some more words to pass 128 bytes)";
+    let reply = format!("\r\n+SMUPGRADE: \"fail\",\"{reason}\"\r\n\r\nOK\r\n");
+    match done(exchange(
+        QueryUpgrade,
+        b"AT+SMUPGRADE?\r\n",
+        reply.as_bytes(),
+    )) {
+        Ok(UpgradeStatus::Failed { reason: kept }) => {
+            assert!(reason.starts_with(kept.as_str()), "{kept}");
+            assert!(!kept.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without a comma in the kept bytes the status field itself may be cut: not trusted.
+    let long_status = format!("\r\n+SMUPGRADE: {}\r\n\r\nOK\r\n", "x".repeat(200));
+    assert!(matches!(
+        done(exchange(
+            QueryUpgrade,
+            b"AT+SMUPGRADE?\r\n",
+            long_status.as_bytes()
+        )),
+        Err(AtError::LineTooLong { .. })
+    ));
+    // Other commands keep refusing an over-long line.
+    let long_ati = format!("\r\nLR5.1.1.0-38638{}\r\n\r\nOK\r\n", ",x".repeat(100));
+    assert!(matches!(
+        done(exchange(Identify, b"ATI1\r\n", long_ati.as_bytes())),
+        Err(AtError::LineTooLong { .. })
+    ));
+}

@@ -1317,6 +1317,13 @@ impl Modem {
         }
     }
 
+    /// Replaces the fault injection from now on (a campaign's clean re-run turns faults off).
+    /// Pending one-shot faults (power loss, self-reset) are dropped with the old specification.
+    pub fn set_faults(&mut self, spec: crate::faults::FaultSpec) {
+        self.cfg.faults = spec.clone();
+        self.faults = Faults::new(spec);
+    }
+
     /// Test hook: pull the power now (as a user unplugging the board).
     pub fn pull_power(&mut self) {
         self.log

@@ -23,8 +23,10 @@ use crate::transport::{probe_baud, switch_baud};
 
 /// Guard time around `+++` (Pycom waits 1150 ms after it; V.250 asks for silence before and after).
 const ESCAPE_GUARD_MS: u32 = 1_200;
-/// Wait for the RESET ACK of a modem left in STP mode.
-const STP_PROBE_MS: u32 = 1_000;
+/// Wait for the RESET ACK of a modem left in STP mode (a stalled answer may take seconds).
+const STP_PROBE_MS: u32 = 3_000;
+/// Detection attempts (find the modem, ask its mode) before the modem counts as silent.
+const DETECT_ATTEMPTS: u8 = 3;
 /// Longest single wait for `+SYSSTART` before probing with `AT` (the baud rate may have changed).
 const SYSSTART_WAIT_MS: u64 = 60_000;
 /// Sends of an AT command whose answer was garbled (silence is already re-sent by the link).
@@ -145,6 +147,12 @@ where
                 .stp_reset(STP_PROBE_MS)
                 .map_err(|e| self.link_error(e))?;
             if !answered {
+                // A RESET ends an open session even when its answer is lost (a stalled or noisy
+                // line): the modem may be back at its AT prompt.
+                self.changed = true;
+                if let Some(rate) = self.find_rate_only(rate)? {
+                    return Ok(Some(rate));
+                }
                 continue;
             }
             self.changed = true;
@@ -192,6 +200,28 @@ where
     /// Detect: rate, data mode, STP mode, `AT+SMOD?`, verdict and version.
     pub(super) fn detect(&mut self) -> RunResult<Seen, U, S, J> {
         self.enter_stage(Stage::Detect, None)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.detect_once() {
+                // A modem that answered and then went quiet (a reboot, a power loss, a stalled
+                // reply) gets another look before the run gives up.
+                Err(Error::ModemSilent { .. } | Error::Link { .. })
+                    if attempt < DETECT_ATTEMPTS =>
+                {
+                    let reason = "the modem stopped answering during detection; looking again";
+                    self.emit(&Event::Retry {
+                        stage: Stage::Detect,
+                        reason: &reason,
+                    })?;
+                    self.link.pause(2_000).map_err(|e| self.link_error(e))?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn detect_once(&mut self) -> RunResult<Seen, U, S, J> {
         let (mut left_data_mode, mut was_in_stp) = (false, false);
         let mut rate = self.find_rate(self.options.probe)?;
         if rate.is_none() && self.programming_expected() {
@@ -228,14 +258,7 @@ where
                 },
             },
         };
-        let mode = match self.query_mode() {
-            Ok(mode) => mode,
-            // It answered AT a moment ago: one more try after a pause before calling it a failure.
-            Err(_) => {
-                self.link.pause(1_000).map_err(|e| self.link_error(e))?;
-                self.query_mode().map_err(|e| self.link_error(e))?
-            }
-        };
+        let mode = self.query_mode().map_err(|e| self.link_error(e))?;
         self.report.modem_mode = Some(mode);
         let mut seen = Seen {
             mode,
@@ -381,10 +404,13 @@ where
                     requested,
                     previous,
                 }) => {
-                    return Err(Error::BaudLost {
-                        requested,
-                        previous,
-                    });
+                    // Often a noisy line rather than a lost modem: look at every rate once more.
+                    if self.find_rate(self.options.probe)?.is_none() {
+                        return Err(Error::BaudLost {
+                            requested,
+                            previous,
+                        });
+                    }
                 }
                 // Refused, or the host UART cannot run at the new rate: the modem answered at the
                 // old rate again; carry on there.
@@ -608,7 +634,16 @@ where
         let expected = self.target()?;
         match found {
             Some(v) if expected.is_installed(&v) => self.verified(),
-            _ => Err(Error::VersionMismatch { expected, found }),
+            Some(_) => Err(Error::VersionMismatch { expected, found }),
+            // Unreadable (a garbled reply): the next detection reads ATI1 again.
+            None => {
+                let reason = "ATI1 gave no readable version after the reboot; asking again";
+                self.emit(&Event::Retry {
+                    stage: Stage::Verify,
+                    reason: &reason,
+                })?;
+                Ok(None)
+            }
         }
     }
 

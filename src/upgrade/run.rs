@@ -203,6 +203,8 @@ where
             resume: Resume::Fresh,
             baud: None,
             last_link_error: None,
+            continuation_refused: false,
+            last_transfer_from: 0,
         };
         let result = run.execute();
         run.close_stage();
@@ -248,6 +250,10 @@ pub(super) struct Run<'a, U: embedded_io::ErrorType, C, S, L, J: JournalStore, O
     /// The journal's view of this image, kept current with every save.
     pub(super) resume: Resume,
     pub(super) baud: Option<u32>,
+    /// The modem refused a transfer that continued at an offset: send whole ones from now on.
+    pub(super) continuation_refused: bool,
+    /// Where the last transfer of this run started.
+    pub(super) last_transfer_from: u32,
     /// The last link failure of a transfer, for the error when the attempts run out.
     pub(super) last_link_error: Option<crate::transport::LinkError<UartError<U>>>,
 }
@@ -289,6 +295,12 @@ where
                     self.options.force,
                 )
                 .map_err(Error::Refused)?;
+            } else {
+                // Later rounds: the modem may have lost its firmware on the way (power lost while
+                // programming); the version rules were settled, the mode rules still hold.
+                let target = self.target()?;
+                target::check(&target, seen.mode, None, self.loader.is_some(), true)
+                    .map_err(Error::Refused)?;
             }
             let decision = reconcile(&self.resume, self.view(&seen), self.options.resume);
             if first && matches!(self.resume, Resume::Continue(_)) {
@@ -332,6 +344,16 @@ where
                     }
                 }
                 Plan::Transfer { entry, from } => match entry {
+                    ModemEntry::UpgradeMode | ModemEntry::LoaderRunning
+                        if self.continuation_refused =>
+                    {
+                        // The modem refused a continued transfer in this run: whole ones only.
+                        if self.transfer(0)?
+                            && let Some(done) = self.after_programming()?
+                        {
+                            return Ok(done);
+                        }
+                    }
                     ModemEntry::SwitchFromApplication => self.switch_to_upgrade_mode()?,
                     ModemEntry::PushLoader => self.push_loader()?,
                     ModemEntry::UpgradeMode | ModemEntry::LoaderRunning => {
@@ -357,6 +379,7 @@ where
             Some(UpgradeStatus::Success) => self.reboot_and_verify(),
             Some(UpgradeStatus::Failed { reason }) => {
                 self.report.modem_reason = Some(reason.clone());
+                self.continuation_refused |= self.last_transfer_from > 0;
                 self.package_refused(reason)?;
                 Ok(None)
             }

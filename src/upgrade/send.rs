@@ -52,6 +52,7 @@ where
         self.enter_stage(Stage::Transfer, expected)?;
         self.changed = true;
         let from = if from < len { from } else { 0 };
+        self.last_transfer_from = from;
         let config = SessionConfig {
             data_type: DataType::Caba,
             ..self.options.session

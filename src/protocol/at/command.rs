@@ -94,6 +94,16 @@ pub trait AtCommand {
     /// Folds one information line (trimmed, non-empty) into the accumulator.
     fn on_info(&self, acc: &mut Self::Acc, line: &[u8]);
 
+    /// An information line too long for the line buffer: `prefix` holds its first bytes (the rest is
+    /// dropped). Return `true` when the command took what it needs from them, so the reply stays
+    /// trustworthy; the default refuses, and the exchange then ends in [`AtError::LineTooLong`].
+    ///
+    /// `AT+SMUPGRADE?` uses it: a failure reason longer than the buffer must not hide the verdict,
+    /// whose words come first.
+    fn on_truncated_info(&self, _acc: &mut Self::Acc, _prefix: &[u8]) -> bool {
+        false
+    }
+
     /// Turns the accumulated lines and the final result into the response.
     fn finish(&self, acc: Self::Acc, result: FinalResult) -> Result<Self::Response, AtError>;
 }

@@ -229,6 +229,17 @@ impl AtCommand for QueryUpgrade {
         acc.offer(UpgradeStatus::parse(line), line);
     }
 
+    /// A long failure reason: the status field (before the first comma) is whole, so the verdict is
+    /// read from it and the reason is cut. Without a comma in the kept bytes the status itself may be
+    /// cut: refused.
+    fn on_truncated_info(&self, acc: &mut Self::Acc, prefix: &[u8]) -> bool {
+        if !prefix.contains(&b',') {
+            return false;
+        }
+        acc.offer(UpgradeStatus::parse(prefix), prefix);
+        true
+    }
+
     fn finish(&self, acc: Self::Acc, result: FinalResult) -> Result<UpgradeStatus, AtError> {
         result.require_ok(Self::NAME)?;
         acc.into_result(

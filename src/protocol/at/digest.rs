@@ -97,6 +97,12 @@ impl<const N: usize> Digester<N> {
     /// once per over-long line, `Err(LineTooLong)` (the rest of that line is then discarded up to its
     /// terminator).
     pub fn push(&mut self, byte: u8) -> Option<Result<&[u8], LineTooLong>> {
+        self.feed(byte).map(|r| r.map_err(|(too_long, _)| too_long))
+    }
+
+    /// [`push`](Self::push), except that an over-long line also gives its first `N` bytes (padding
+    /// trimmed), for commands whose information is at the front of the line.
+    pub fn feed(&mut self, byte: u8) -> Option<Result<&[u8], (LineTooLong, &[u8])>> {
         if byte == b'\r' || byte == b'\n' {
             let len = core::mem::replace(&mut self.len, 0);
             if core::mem::replace(&mut self.discarding, false) {
@@ -121,7 +127,7 @@ impl<const N: usize> Digester<N> {
             None => {
                 self.len = 0;
                 self.discarding = true;
-                Some(Err(LineTooLong { capacity: N }))
+                Some(Err((LineTooLong { capacity: N }, trim(&self.buf))))
             }
         }
     }

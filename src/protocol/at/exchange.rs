@@ -79,10 +79,17 @@ impl<C: AtCommand, const N: usize> Exchange<C, N> {
         if self.done {
             return Step::Pending;
         }
-        let line = match self.digester.push(byte) {
+        let line = match self.digester.feed(byte) {
             None => return Step::Pending,
-            Some(Err(too_long)) => {
-                self.overflow = Some(too_long);
+            Some(Err((too_long, prefix))) => {
+                let text = self.text.as_ref().ok().map(|t| t.as_slice());
+                let taken = match classify(prefix, text, self.command.info_prefix()) {
+                    LineKind::Info(info) => self.command.on_truncated_info(&mut self.acc, info),
+                    _ => false,
+                };
+                if !taken {
+                    self.overflow = Some(too_long);
+                }
                 return Step::Pending;
             }
             Some(Ok(line)) => line,
