@@ -6,6 +6,11 @@
 //! <its seed>`. Exit code 0 when there is no false success and no unrecovered modem, 1 otherwise,
 //! 2 for bad arguments.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "the upgrader's failure carries its report"
+)]
+
 mod link;
 mod scenario;
 

@@ -340,9 +340,29 @@ pub fn run(scenario: Scenario) -> Verdict {
             None,
         )
     });
-    let (class, detail) = match result {
+    let (class, detail) = classify(&sim, &scenario, result);
+    Verdict {
+        scenario,
+        class,
+        detail,
+        host_runs,
+    }
+}
+
+type RunOutcome = Result<
+    Report,
+    (
+        Error<std::io::Error, core::convert::Infallible, core::convert::Infallible>,
+        Report,
+    ),
+>;
+
+/// Classifies how the upgrader's last run ended, by the simulator's own state; a failure is followed
+/// by the clean re-run.
+fn classify(sim: &Sim, scenario: &Scenario, result: RunOutcome) -> (Class, String) {
+    match result {
         Ok(report) if matches!(report.outcome, Outcome::Upgraded | Outcome::AlreadyCurrent) => {
-            if on_target(&sim, &scenario.target) {
+            if on_target(sim, &scenario.target) {
                 (Class::Upgraded, format!("{}", report.outcome))
             } else {
                 (
@@ -362,14 +382,8 @@ pub fn run(scenario: Scenario) -> Verdict {
         ),
         Err((error, report)) => {
             let detail = format!("{}: {error}", report.outcome);
-            (recover(&sim, &scenario), detail)
+            (recover(sim, scenario), detail)
         }
-    };
-    Verdict {
-        scenario,
-        class,
-        detail,
-        host_runs,
     }
 }
 
@@ -400,5 +414,67 @@ fn recover(sim: &Sim, scenario: &Scenario) -> Class {
     match result {
         Ok(_) if on_target(sim, &scenario.target) => Class::CleanFailure,
         _ => Class::Unrecovered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modem_upgrade::upgrade::Outcome;
+
+    fn report(outcome: Outcome) -> Report {
+        Report {
+            outcome,
+            version_before: None,
+            version_after: None,
+            target: None,
+            image_bytes: 0,
+            bytes_sent: 0,
+            resumed_from: None,
+            retries: 0,
+            transfers: 0,
+            loader_pushes: 0,
+            stage_ms: [0; 8],
+            stages_run: 0,
+            duration_ms: 0,
+            modem_mode: None,
+            baud: None,
+            modem_reason: None,
+        }
+    }
+
+    /// The campaign must be able to see a false success: "upgraded" reported while the simulated
+    /// modem still runs the old firmware is classified as such.
+    #[test]
+    fn a_reported_success_on_the_old_firmware_is_a_false_success() {
+        let mut scenario = Scenario::draw(1);
+        scenario.start = SimMode::App;
+        scenario.faults = String::new();
+        let sim = Sim::new(scenario.config());
+        assert_ne!(
+            scenario.installed, scenario.target,
+            "seed 1 draws an upgrade"
+        );
+        let (class, detail) = classify(&sim, &scenario, Ok(report(Outcome::Upgraded)));
+        assert_eq!(class, Class::FalseSuccess, "{detail}");
+    }
+
+    /// A reported failure is followed by the clean re-run, which must really bring the modem to the
+    /// target before the scenario counts as a clean failure.
+    #[test]
+    fn a_failure_is_checked_by_the_clean_rerun() {
+        let mut scenario = Scenario::draw(1);
+        scenario.start = SimMode::App;
+        scenario.faults = String::new();
+        let sim = Sim::new(scenario.config());
+        let failed = Err((
+            Error::Stopped {
+                stage: modem_upgrade::upgrade::Stage::Transfer,
+            },
+            report(Outcome::Failed),
+        ));
+        // A healthy simulated modem: the clean re-run upgrades it.
+        assert_eq!(classify(&sim, &scenario, failed).0, Class::CleanFailure);
+        assert!(on_target(&sim, &scenario.target));
     }
 }

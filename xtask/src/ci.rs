@@ -115,7 +115,7 @@ fn steps() -> Vec<Step> {
         steps.push(Step::new(name, move |ctx| clippy_lib(ctx, args)));
     }
     steps.push(Step::new(
-        "clippy (-p modem-sim -p xtask -p sd-image --all-targets)",
+        "clippy (-p modem-sim -p xtask -p sd-image -p modem-campaign --all-targets)",
         clippy_tools,
     ));
     steps.push(Step::new(
@@ -129,6 +129,14 @@ fn steps() -> Vec<Step> {
     steps.push(Step::new(
         "tests (--workspace --features modem-upgrade/{std,embedded-hal-nb,serialport})",
         test,
+    ));
+    steps.push(Step::new(
+        format!(
+            "fault campaign ({} scenarios, seed {}; 0 false successes, 0 unrecovered)",
+            crate::campaign::CI_SCENARIOS,
+            crate::campaign::CI_SEED
+        ),
+        |_| crate::campaign::ci_step().map(|()| Status::Ok),
     ));
     steps.push(Step::new(
         format!("install target {TARGET}"),
@@ -413,6 +421,8 @@ fn clippy_tools(ctx: &mut Ctx) -> StepResult {
         "xtask",
         "-p",
         "sd-image",
+        "-p",
+        "modem-campaign",
         "--all-targets",
         "--",
         "-D",

@@ -8,8 +8,10 @@
 //! - `cargo xtask ci`: the full CI pipeline (fmt, clippy matrix, tests, no_std cross build, docs).
 //! - `cargo xtask bench [--json]`: run the `preflight` benchmark and pass its output through.
 //! - `cargo xtask sd-image --out PATH [...] FILE...`: a FAT32 SD-card image holding the files.
+//! - `cargo xtask campaign --scenarios N --seed S [--json]`: the seeded fault campaign.
 
 mod bench;
+mod campaign;
 mod ci;
 mod cmd;
 mod sd_image;
@@ -27,6 +29,11 @@ commands:
                    under their long names (in NAME/ with --folder), saved as a sparse file, and
                    list it as read back; default size: max(258 MiB, files + 25% + 16 MiB), 4096-byte
                    clusters; exit 2 on bad input, 1 on I/O errors
+  campaign --scenarios N --seed S [--json] [--verbose]
+                   seeded fault campaign of the upgrader against the simulator on virtual time;
+                   last stdout line with --json: {\"scenarios\",\"upgraded\",\"clean_failures\",
+                   \"false_successes\",\"unrecovered\",\"seed\"}; exit 1 on any false success or
+                   unrecovered modem
   help             print this message";
 
 fn main() -> ExitCode {
@@ -43,6 +50,7 @@ fn main() -> ExitCode {
         "ci" => ci::run(rest),
         "bench" => bench::run(rest),
         "sd-image" => sd_image::run(rest),
+        "campaign" => campaign::run(rest),
         other => usage_error(&format!("unknown command `{other}`")),
     }
 }

@@ -32,6 +32,15 @@ impl fmt::Display for LineTooLong {
 
 impl core::error::Error for LineTooLong {}
 
+/// An over-long line, as [`Digester::feed`] reports it: the error and the line's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overflow<'a> {
+    /// The capacity that was exceeded.
+    pub too_long: LineTooLong,
+    /// The first `N` bytes of the line, padding trimmed.
+    pub prefix: &'a [u8],
+}
+
 /// Bytes dropped at the edges of a line. V.250 allows spaces around results; NUL bytes are what a
 /// modem UART tends to emit around a reset (Pycom skips "a single NUL byte" replies, spec §3.10).
 const fn is_padding(byte: u8) -> bool {
@@ -97,12 +106,12 @@ impl<const N: usize> Digester<N> {
     /// once per over-long line, `Err(LineTooLong)` (the rest of that line is then discarded up to its
     /// terminator).
     pub fn push(&mut self, byte: u8) -> Option<Result<&[u8], LineTooLong>> {
-        self.feed(byte).map(|r| r.map_err(|(too_long, _)| too_long))
+        self.feed(byte).map(|r| r.map_err(|o| o.too_long))
     }
 
     /// [`push`](Self::push), except that an over-long line also gives its first `N` bytes (padding
     /// trimmed), for commands whose information is at the front of the line.
-    pub fn feed(&mut self, byte: u8) -> Option<Result<&[u8], (LineTooLong, &[u8])>> {
+    pub fn feed(&mut self, byte: u8) -> Option<Result<&[u8], Overflow<'_>>> {
         if byte == b'\r' || byte == b'\n' {
             let len = core::mem::replace(&mut self.len, 0);
             if core::mem::replace(&mut self.discarding, false) {
@@ -127,7 +136,10 @@ impl<const N: usize> Digester<N> {
             None => {
                 self.len = 0;
                 self.discarding = true;
-                Some(Err((LineTooLong { capacity: N }, trim(&self.buf))))
+                Some(Err(Overflow {
+                    too_long: LineTooLong { capacity: N },
+                    prefix: trim(&self.buf),
+                }))
             }
         }
     }

@@ -81,7 +81,7 @@ impl<C: AtCommand, const N: usize> Exchange<C, N> {
         }
         let line = match self.digester.feed(byte) {
             None => return Step::Pending,
-            Some(Err((too_long, prefix))) => {
+            Some(Err(super::digest::Overflow { too_long, prefix })) => {
                 let text = self.text.as_ref().ok().map(|t| t.as_slice());
                 let taken = match classify(prefix, text, self.command.info_prefix()) {
                     LineKind::Info(info) => self.command.on_truncated_info(&mut self.acc, info),

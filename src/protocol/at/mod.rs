@@ -104,7 +104,9 @@ pub use commands::{
     LoaderStp, QueryBootMode, QueryBootSelection, QueryImei, QueryUpgrade, SelectBoot, SetBaud,
     SetFunctionality, ShowVersion, SoftReset, StartStp, StartUpgrade, VersionLines,
 };
-pub use digest::{DEFAULT_LINE_CAPACITY, Digester, FinalResult, LineKind, LineTooLong, classify};
+pub use digest::{
+    DEFAULT_LINE_CAPACITY, Digester, FinalResult, LineKind, LineTooLong, Overflow, classify,
+};
 pub use error::{AtError, FOUND_CAPACITY, lossy};
 pub use exchange::{Exchange, Step, UrcListener};
 pub use replies::{
