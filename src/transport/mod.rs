@@ -9,7 +9,9 @@
 //! - `nb::NbUart` (feature `embedded-hal-nb`): a byte-wise `embedded-hal-nb` serial port;
 //! - `std_io::StdUart` (feature `std`) for any `std::io::Read + Write`, a TCP stream via
 //!   `std_io::connect_tcp`, and `std_io::StdClock`;
-//! - `serial::SerialUart` (feature `serialport`) for a real serial port on a PC.
+//! - `serial::SerialUart` (feature `serialport`) for a real serial port on a PC;
+//! - `record::Recorder` and `record::Replay` (feature `std`): capture a session to a file and play
+//!   the modem's side back against the host, as a regression test or a benchmark.
 //!
 //! [`probe_baud`] finds the modem's rate and [`switch_baud`] moves both ends to a faster one
 //! (`AT+IPR`), for UARTs implementing [`SetBaud`].
@@ -21,6 +23,8 @@ mod baud;
 mod link;
 #[cfg(feature = "embedded-hal-nb")]
 pub mod nb;
+#[cfg(feature = "std")]
+pub mod record;
 #[cfg(feature = "serialport")]
 pub mod serial;
 #[cfg(feature = "std")]
