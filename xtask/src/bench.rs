@@ -27,7 +27,7 @@ pub fn run(args: &[String]) -> ExitCode {
         }
     }
 
-    for bench in ["preflight", "stp_engine"] {
+    for bench in ["preflight", "stp_engine", "stp_replay"] {
         let mut command = cmd::cargo([
             "bench",
             "-p",
@@ -44,6 +44,31 @@ pub fn run(args: &[String]) -> ExitCode {
         eprintln!("$ {}", cmd::display(&command));
         if let Err(code) = status(command.status()) {
             return code;
+        }
+    }
+
+    match host_instructions_per_byte() {
+        Ok(Some(per_byte)) => {
+            let how = "callgrind instruction count of replaying a recorded modem transcript (a \
+                       2,000,000-byte STP v1 session, block 2016, recorded against modem-sim) through \
+                       Link + Session, minus the same binary only loading the transcript and building \
+                       the image, divided by the image bytes; the simulator's cost is excluded; \
+                       includes the replay UART's byte comparison; release build; target <= 15";
+            if json {
+                println!(
+                    "{{\"metric\":\"host_instructions_per_byte\",\"value\":{per_byte:.2},\"unit\":\"instructions/byte\",\"how\":\"{how}\"}}"
+                );
+            } else {
+                println!(
+                    "{:<32} {:>10.2} {:<5} {}",
+                    "host_instructions_per_byte", per_byte, "instr/B", how
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
         }
     }
 
@@ -104,6 +129,39 @@ fn stp_instructions_per_byte() -> Result<Option<f64>, String> {
     ))
 }
 
+/// Image bytes of the `stp_replay` bench session (its `IMAGE_BYTES`).
+const REPLAY_IMAGE_BYTES: f64 = 2_000_000.0;
+
+/// The host's protocol work per byte, from replaying a recorded modem transcript (`Ok(None)` with a
+/// "skipped" line when valgrind is missing).
+fn host_instructions_per_byte() -> Result<Option<f64>, String> {
+    if !cmd::succeeds(&mut cmd::tool("valgrind", ["--version"])) {
+        eprintln!(
+            "skipped: host_instructions_per_byte (valgrind not installed; `apt-get install valgrind`)"
+        );
+        return Ok(None);
+    }
+    let binary = bench_binary("stp_replay")?;
+    let transcript = std::env::temp_dir().join("modem-upgrade-stp-replay.mur");
+    let path = transcript.to_string_lossy().into_owned();
+    let mut record = Command::new(&binary);
+    record.args(["--record", &path]);
+    eprintln!("$ {}", cmd::display(&record));
+    let output = quiet_output(&mut record)?;
+    if !output.status.success() {
+        return Err(format!(
+            "recording the transcript failed: {}",
+            output.status
+        ));
+    }
+    let replay = callgrind_total_with(&binary, &["--once", "replay", &path])?;
+    let baseline = callgrind_total_with(&binary, &["--once", "baseline", &path])?;
+    let _ = std::fs::remove_file(&transcript);
+    Ok(Some(
+        replay.saturating_sub(baseline) as f64 / REPLAY_IMAGE_BYTES,
+    ))
+}
+
 /// Builds a bench target and returns its executable, from cargo's JSON build messages.
 fn bench_binary(name: &str) -> Result<PathBuf, String> {
     let mut command = cmd::cargo([
@@ -135,13 +193,19 @@ fn bench_binary(name: &str) -> Result<PathBuf, String> {
 
 /// Runs `binary --once MODE` under callgrind and returns its total instruction count.
 fn callgrind_total(binary: &std::path::Path, mode: &str) -> Result<u64, String> {
+    callgrind_total_with(binary, &["--once", mode])
+}
+
+/// Runs `binary ARGS...` under callgrind and returns its total instruction count.
+fn callgrind_total_with(binary: &std::path::Path, args: &[&str]) -> Result<u64, String> {
+    let mode = args.get(1).copied().unwrap_or("run");
     let out_file = std::env::temp_dir().join(format!("modem-upgrade-callgrind-{mode}.out"));
     let mut command = Command::new("valgrind");
     command
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out_file.display()))
         .arg(binary)
-        .args(["--once", mode]);
+        .args(args);
     eprintln!("$ {}", cmd::display(&command));
     let output = quiet_output(&mut command)?;
     let _ = std::fs::remove_file(&out_file);
