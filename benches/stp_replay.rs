@@ -14,7 +14,6 @@
 //!   stands in for a UART driver's copy).
 
 #[path = "../tests/support/sim_link.rs"]
-#[allow(dead_code)]
 mod sim_link;
 
 use std::path::{Path, PathBuf};
