@@ -139,6 +139,13 @@ fn steps() -> Vec<Step> {
         |_| crate::campaign::ci_step().map(|()| Status::Ok),
     ));
     steps.push(Step::new(
+        "fuzz targets build (nightly cargo check of fuzz/)",
+        |_| match crate::fuzz::ci_check()? {
+            None => Ok(Status::Ok),
+            Some(reason) => Ok(Status::Skipped(reason)),
+        },
+    ));
+    steps.push(Step::new(
         format!("install target {TARGET}"),
         install_target,
     ));

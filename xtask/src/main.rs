@@ -9,11 +9,13 @@
 //! - `cargo xtask bench [--json]`: run the `preflight` benchmark and pass its output through.
 //! - `cargo xtask sd-image --out PATH [...] FILE...`: a FAT32 SD-card image holding the files.
 //! - `cargo xtask campaign --scenarios N --seed S [--json]`: the seeded fault campaign.
+//! - `cargo xtask fuzz --seconds N [--target NAME]`: the cargo-fuzz targets (nightly).
 
 mod bench;
 mod campaign;
 mod ci;
 mod cmd;
+mod fuzz;
 mod sd_image;
 
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ commands:
                    last stdout line with --json: {\"scenarios\",\"upgraded\",\"clean_failures\",
                    \"false_successes\",\"unrecovered\",\"seed\"}; exit 1 on any false success or
                    unrecovered modem
+  fuzz [--seconds N] [--target NAME]
+                   run each cargo-fuzz target under fuzz/ for N seconds (default 60; installs
+                   cargo-fuzz, needs the nightly toolchain; says \"skipped\" when unavailable)
   help             print this message";
 
 fn main() -> ExitCode {
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "sd-image" => sd_image::run(rest),
         "campaign" => campaign::run(rest),
+        "fuzz" => fuzz::run(rest),
         other => usage_error(&format!("unknown command `{other}`")),
     }
 }
