@@ -120,13 +120,9 @@ pub fn nightly() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("nightly toolchain missing: rustup toolchain install nightly --profile minimal");
-    if cmd::succeeds(&mut Command::new("rustup").args([
-        "toolchain",
-        "install",
-        "nightly",
-        "--profile",
-        "minimal",
-    ])) {
+    let mut install = Command::new("rustup");
+    install.args(["toolchain", "install", "nightly", "--profile", "minimal"]);
+    if cmd::succeeds(&mut install) {
         Ok(())
     } else {
         Err("the nightly toolchain is not installed and rustup could not install it".into())
@@ -139,7 +135,9 @@ fn cargo_fuzz() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("cargo-fuzz missing: cargo install cargo-fuzz --locked");
-    if cmd::succeeds(&mut Command::new("cargo").args(["install", "cargo-fuzz", "--locked"])) {
+    let mut install = Command::new("cargo");
+    install.args(["install", "cargo-fuzz", "--locked"]);
+    if cmd::succeeds(&mut install) {
         Ok(())
     } else {
         Err("cargo-fuzz is not installed and `cargo install cargo-fuzz` failed".into())
