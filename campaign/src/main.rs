@@ -11,6 +11,8 @@
     reason = "the upgrader's failure carries its report"
 )]
 
+// The simulator's port and clock as the library's UART and clock: the same adapters the tests use.
+#[path = "../../tests/support/sim_link.rs"]
 mod link;
 mod scenario;
 

@@ -425,21 +425,7 @@ mod tests {
     fn report(outcome: Outcome) -> Report {
         Report {
             outcome,
-            version_before: None,
-            version_after: None,
-            target: None,
-            image_bytes: 0,
-            bytes_sent: 0,
-            resumed_from: None,
-            retries: 0,
-            transfers: 0,
-            loader_pushes: 0,
-            stage_ms: [0; 8],
-            stages_run: 0,
-            duration_ms: 0,
-            modem_mode: None,
-            baud: None,
-            modem_reason: None,
+            ..Report::default()
         }
     }
 

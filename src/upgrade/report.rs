@@ -88,6 +88,13 @@ pub struct Report {
     pub modem_reason: Option<heapless::String<{ crate::protocol::at::REASON_CAPACITY }>>,
 }
 
+impl Default for Report {
+    /// An empty report (outcome `Failed` until a run says otherwise).
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Report {
     pub(super) fn new() -> Self {
         Self {
