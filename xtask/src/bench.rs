@@ -4,7 +4,10 @@
 //! - `stp_engine`: the STP session engine's and CRC-16's throughput;
 //! - under valgrind (callgrind), when it is installed: the STP engine's instructions per image byte,
 //!   counted as (one 6 MB session) − (the same binary doing nothing but building the image), so the
-//!   set-up cost cancels out.
+//!   set-up cost cancels out;
+//! - the footprint of the library in `examples/firmware` (thumbv7m-none-eabi, release), read from its
+//!   ELF (`crate::firmware`): flash of the library's symbols, and its static RAM plus the size of the
+//!   upgrader's state; "skipped" when the target or the firmware build is unavailable.
 //!
 //! The bench binaries print their own results; their stdout is passed through untouched (with `--json`
 //! it is one `{"metric","value","unit","how"}` object per line, and this command adds its own lines in
@@ -87,6 +90,17 @@ pub fn run(args: &[String]) -> ExitCode {
                     "stp_engine_instructions_per_byte", per_byte, "instr/B", how
                 );
             }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    match crate::firmware::footprint_for_bench() {
+        Ok(Some(footprint)) => {
+            print_footprint(&footprint, json);
             ExitCode::SUCCESS
         }
         Ok(None) => ExitCode::SUCCESS,
@@ -95,6 +109,55 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// One metric line, in the shape of the bench binaries' (`--json`: one object; else a table row).
+fn metric(json: bool, name: &str, value: u64, unit: &str, how: &str) {
+    if json {
+        let how = how.replace('\\', "\\\\").replace('"', "\\\"");
+        println!(
+            "{{\"metric\":\"{name}\",\"value\":{value},\"unit\":\"{unit}\",\"how\":\"{how}\"}}"
+        );
+    } else {
+        println!("{name:<32} {value:>10} {unit:<5} {how}");
+    }
+}
+
+/// The two footprint metrics of the example firmware (thumbv7m-none-eabi, release: opt-level "s",
+/// LTO, one codegen unit).
+fn print_footprint(f: &crate::firmware::Footprint, json: bool) {
+    let flash_how = format!(
+        "examples/firmware (thumbv7m-none-eabi, opt-level s, LTO, codegen-units 1; SD card over SPI, \
+         FAT, UART, semihosting report): sum of the sizes of the ELF's symbols in .text and .rodata \
+         whose rustc-demangle'd path, after any leading '<', '&' or 'mut ', starts with \
+         'modem_upgrade::' (so the library's functions, generic instantiations and trait impls on its \
+         types count; core::ptr::drop_in_place<modem_upgrade::..> and library code that LTO inlined \
+         into the firmware's main do not; aliases counted once); {} in .text; {} bytes of unnamed \
+         .rodata (string literals such as the library's messages, panic locations, switch tables) are \
+         attributed to nobody; total flash {} bytes (.vector_table + .text {} + .rodata {} + .data); \
+         target <= 32768",
+        f.library_text, f.rodata_unnamed, f.flash_total, f.text, f.rodata
+    );
+    metric(
+        json,
+        "firmware_library_flash_bytes",
+        f.library_flash,
+        "bytes",
+        &flash_how,
+    );
+    let ram = f.library_static_ram + f.upgrader_state + f.link_state;
+    let ram_how = format!(
+        "the same firmware: the library's .data + .bss symbols ({} bytes, same path rule; the \
+         firmware's total .data + .bss is {}) + size_of the Upgrader as the firmware builds it (with \
+         a loader ELF, SD card image and journal types, its observer and Options: {} bytes, read \
+         from the ELF's UPGRADER_STATE_BYTES) + size_of the Link it borrows for the whole run (receive \
+         chunk, AT line buffer, URC listener: {} bytes, LINK_STATE_BYTES); not counted: the caller's \
+         Buffers (block 2016 + window 2560), the card's VolumeManager, and the run-time stack (the \
+         private run state, the ~4 KiB pre-flight report, 512-byte sector temporaries), whose peak is \
+         measured on QEMU; target <= 4096",
+        f.library_static_ram, f.static_ram_total, f.upgrader_state, f.link_state
+    );
+    metric(json, "upgrader_static_ram_bytes", ram, "bytes", &ram_how);
 }
 
 fn status(result: std::io::Result<std::process::ExitStatus>) -> Result<(), ExitCode> {

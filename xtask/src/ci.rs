@@ -154,6 +154,13 @@ fn steps() -> Vec<Step> {
         steps.push(Step::new(name, move |ctx| cross_build(ctx, args)));
     }
     steps.push(Step::new(
+        format!(
+            "firmware example builds ({}, release)",
+            crate::firmware::TARGET
+        ),
+        firmware_build,
+    ));
+    steps.push(Step::new(
         "no_std dependency tree (no feature \"std\")",
         no_std_tree,
     ));
@@ -517,7 +524,7 @@ fn fixtures_for_tests() -> Option<PathBuf> {
 }
 
 fn install_target(ctx: &mut Ctx) -> StepResult {
-    let result = ensure_target();
+    let result = ensure_target(TARGET);
     ctx.target = Some(result.clone());
     match result {
         Ok(()) => Ok(Status::Ok),
@@ -535,6 +542,20 @@ fn cross_build(ctx: &mut Ctx, args: &[&str]) -> StepResult {
     }
     let mut command = cmd::cargo(["build", "-p", "modem-upgrade"]);
     command.args(args).args(["--target", TARGET]);
+    cmd::run(&mut command)?;
+    Ok(Status::Ok)
+}
+
+/// `examples/firmware` (its own workspace) builds for the Cortex-M3, installing the target if needed.
+fn firmware_build(_: &mut Ctx) -> StepResult {
+    let target = crate::firmware::TARGET;
+    if let Err(reason) = ensure_target(target) {
+        return Ok(Status::Skipped(format!(
+            "could not install target {target} ({reason}); the example firmware was NOT built"
+        )));
+    }
+    let mut command = crate::firmware::build_command(&[]);
+    println!("(in examples/firmware)");
     cmd::run(&mut command)?;
     Ok(Status::Ok)
 }
@@ -645,25 +666,25 @@ fn ensure_component(component: &str, probe: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Makes sure the thumbv7em target's core library is installed. `Err` is the reason it is not.
-fn ensure_target() -> Result<(), String> {
+/// Makes sure `target`'s core library is installed. `Err` is the reason it is not.
+fn ensure_target(target: &str) -> Result<(), String> {
     if !cmd::succeeds(&mut cmd::tool("rustup", ["--version"])) {
-        if target_in_sysroot() {
-            println!("rustup not found, but {TARGET} is present in the toolchain's sysroot");
+        if target_in_sysroot(target) {
+            println!("rustup not found, but {target} is present in the toolchain's sysroot");
             return Ok(());
         }
         return Err("rustup not found".to_owned());
     }
     match installed_targets() {
-        Ok(targets) if targets.iter().any(|t| t == TARGET) => {
-            println!("{TARGET} is already installed");
+        Ok(targets) if targets.iter().any(|t| t == target) => {
+            println!("{target} is already installed");
             return Ok(());
         }
-        Ok(_) => println!("{TARGET} is not installed yet"),
-        Err(e) => println!("warning: {e}; trying to install {TARGET} anyway"),
+        Ok(_) => println!("{target} is not installed yet"),
+        Err(e) => println!("warning: {e}; trying to install {target} anyway"),
     }
     cmd::run_with_timeout(
-        &mut cmd::tool("rustup", ["target", "add", TARGET]),
+        &mut cmd::tool("rustup", ["target", "add", target]),
         TARGET_INSTALL_TIMEOUT,
         HEARTBEAT,
     )
@@ -689,7 +710,7 @@ fn installed_targets() -> Result<Vec<String>, String> {
 }
 
 /// Without rustup (e.g. a distro toolchain), the target may still ship in the sysroot.
-fn target_in_sysroot() -> bool {
+fn target_in_sysroot(target: &str) -> bool {
     let Ok(output) = rustc(["--print", "sysroot"]).output() else {
         return false;
     };
@@ -698,7 +719,7 @@ fn target_in_sysroot() -> bool {
     output.status.success()
         && sysroot
             .join("lib/rustlib")
-            .join(TARGET)
+            .join(target)
             .join("lib")
             .is_dir()
 }

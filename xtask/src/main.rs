@@ -1,12 +1,15 @@
 //! `cargo xtask`: project automation for `modem-upgrade`.
 //!
-//! std only; the one dependency is the workspace's own `sd-image` crate (pure Rust, small) for
-//! `sd-image`. Everything else goes through `std::process::Command`, so CI compiles little before
-//! it can start checking the library.
+//! std only; the dependencies are the workspace's own `sd-image` crate (pure Rust, small) for
+//! `sd-image`, and `object` + `rustc-demangle` to read the example firmware's ELF for `bench`.
+//! Everything else goes through `std::process::Command`, so CI compiles little before it can start
+//! checking the library.
 //!
 //! Commands:
-//! - `cargo xtask ci`: the full CI pipeline (fmt, clippy matrix, tests, no_std cross build, docs).
-//! - `cargo xtask bench [--json]`: run the `preflight` benchmark and pass its output through.
+//! - `cargo xtask ci`: the full CI pipeline (fmt, clippy matrix, tests, no_std cross build, the
+//!   example firmware, docs).
+//! - `cargo xtask bench [--json]`: run the benchmarks and pass their output through, then measure the
+//!   library's footprint in the example firmware.
 //! - `cargo xtask sd-image --out PATH [...] FILE...`: a FAT32 SD-card image holding the files.
 //! - `cargo xtask campaign --scenarios N --seed S [--json]`: the seeded fault campaign.
 //! - `cargo xtask fuzz --seconds N [--target NAME]`: the cargo-fuzz targets (nightly).
@@ -15,6 +18,7 @@ mod bench;
 mod campaign;
 mod ci;
 mod cmd;
+mod firmware;
 mod fuzz;
 mod sd_image;
 
@@ -25,7 +29,8 @@ usage: cargo xtask <command>
 
 commands:
   ci               run everything CI runs (fmt, clippy matrix, tests, no_std cross build, docs)
-  bench [--json]   run the `preflight` benchmark (`--json`: one JSON object per metric line)
+  bench [--json]   run the benchmarks and measure the example firmware's footprint (`--json`: one
+                   JSON object per metric line)
   sd-image --out PATH [--size MIB] [--cluster BYTES] [--folder NAME] FILE...
                    build a FAT32 SD-card image (MBR, partition at LBA 2048) holding the FILEs
                    under their long names (in NAME/ with --folder), saved as a sparse file, and
