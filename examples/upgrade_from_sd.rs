@@ -268,7 +268,6 @@ fn probe_rates(args: &Args) -> &'static [u32] {
     }
 }
 
-/// Runs the upgrader; the same code for a card and a directory.
 /// Names the loader (if any) on the console, then [`drive`]s the upgrade.
 fn drive_named<S, J, N>(
     args: &Args,
@@ -296,6 +295,7 @@ where
     drive(args, package, loader, journal, ui)
 }
 
+/// Runs the upgrader; the same code for a card and a directory.
 fn drive<S, J>(
     args: &Args,
     package: Source<'_, S>,

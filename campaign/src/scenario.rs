@@ -306,10 +306,10 @@ pub fn run(scenario: Scenario) -> Verdict {
     };
     let loader_arg = scenario.loader_given.then_some(&loader[..]);
     let mut journal = MemJournal::new();
+    // Each planned stop is one host restart; the run after the last stop goes to the end.
     let mut host_runs = 0;
-    let mut result = None;
-    // Each planned stop is one host restart; the last run goes to the end.
-    for stop in scenario.host_stops.iter().map(|&s| Some(s)).chain([None]) {
+    let result = loop {
+        let stop = scenario.host_stops.get(host_runs).copied();
         host_runs += 1;
         let r = host_run(
             &sim,
@@ -320,26 +320,10 @@ pub fn run(scenario: Scenario) -> Verdict {
             options,
             stop,
         );
-        match &r {
-            Err((Error::Stopped { .. }, _)) => continue,
-            _ => {
-                result = Some(r);
-                break;
-            }
+        if stop.is_none() || !matches!(r, Err((Error::Stopped { .. }, _))) {
+            break r;
         }
-    }
-    let result = result.unwrap_or_else(|| {
-        // Every run was stopped: cannot happen (the last has no stop), kept total for safety.
-        host_run(
-            &sim,
-            &name,
-            &package,
-            loader_arg,
-            &mut journal,
-            options,
-            None,
-        )
-    });
+    };
     let (class, detail) = classify(&sim, &scenario, result);
     Verdict {
         scenario,

@@ -118,8 +118,7 @@ impl<U: ErrorType, W: io::Write> ErrorType for Recorder<U, W> {
 impl<U: Read, W: io::Write> Read for Recorder<U, W> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         let n = self.inner.read(buf)?;
-        let got = buf.get(..n).unwrap_or_default().to_vec();
-        self.note(MODEM, &got);
+        self.note(MODEM, buf.get(..n).unwrap_or_default());
         Ok(n)
     }
 }
@@ -133,8 +132,7 @@ impl<U: ReadReady, W: io::Write> ReadReady for Recorder<U, W> {
 impl<U: Write, W: io::Write> Write for Recorder<U, W> {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
         let n = self.inner.write(buf)?;
-        let sent = buf.get(..n).unwrap_or_default().to_vec();
-        self.note(HOST, &sent);
+        self.note(HOST, buf.get(..n).unwrap_or_default());
         Ok(n)
     }
     fn flush(&mut self) -> Result<(), Self::Error> {

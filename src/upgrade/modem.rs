@@ -82,17 +82,8 @@ where
             .into_iter()
             .chain(rates.iter().copied().filter(|&r| Some(r) != known))
         {
-            match probe_baud(self.link, &[rate], probe) {
-                Ok(rate) => {
-                    self.baud = Some(rate);
-                    self.report.baud = Some(rate);
-                    return Ok(Some(rate));
-                }
-                // The host UART cannot run at this rate: try the next one.
-                Err(
-                    BaudError::Silent { .. } | BaudError::SetBaud { .. } | BaudError::Lost { .. },
-                ) => {}
-                Err(BaudError::Link(e)) => return Err(self.link_error(e)),
+            if let Some(rate) = self.probe_rate(rate, probe)? {
+                return Ok(Some(rate));
             }
         }
         // Nothing answered: leave the host at the rate the modem was last known at, not at the last
@@ -118,22 +109,26 @@ where
                 .and_then(|()| self.link.write_all(b"+++"))
                 .and_then(|()| self.link.pause(ESCAPE_GUARD_MS));
             escaped.map_err(|e| self.link_error(e))?;
-            if let Ok(Some(rate)) = self.find_rate_only(rate) {
+            if let Ok(Some(rate)) = self.probe_rate(rate, self.options.probe) {
                 return Ok(Some(rate));
             }
         }
         Ok(None)
     }
 
-    fn find_rate_only(&mut self, rate: u32) -> RunResult<Option<u32>, U, S, J> {
-        match probe_baud(self.link, &[rate], self.options.probe) {
+    /// `AT` at `rate` only; on an answer, `rate` becomes the known rate. A rate the host UART cannot
+    /// run at counts as no answer.
+    fn probe_rate(&mut self, rate: u32, probe: BaudProbe) -> RunResult<Option<u32>, U, S, J> {
+        match probe_baud(self.link, &[rate], probe) {
             Ok(rate) => {
                 self.baud = Some(rate);
                 self.report.baud = Some(rate);
                 Ok(Some(rate))
             }
             Err(BaudError::Link(e)) => Err(self.link_error(e)),
-            Err(_) => Ok(None),
+            Err(BaudError::Silent { .. } | BaudError::SetBaud { .. } | BaudError::Lost { .. }) => {
+                Ok(None)
+            }
         }
     }
 
@@ -150,7 +145,7 @@ where
                 // A RESET ends an open session even when its answer is lost (a stalled or noisy
                 // line): the modem may be back at its AT prompt.
                 self.changed = true;
-                if let Some(rate) = self.find_rate_only(rate)? {
+                if let Some(rate) = self.probe_rate(rate, self.options.probe)? {
                     return Ok(Some(rate));
                 }
                 continue;
@@ -172,7 +167,7 @@ where
                 }
                 Err(_) => {}
             }
-            if let Some(rate) = self.find_rate_only(rate)? {
+            if let Some(rate) = self.probe_rate(rate, self.options.probe)? {
                 return Ok(Some(rate));
             }
         }

@@ -35,7 +35,9 @@ use embedded_sdmmc::{SdCard, SdCardError, TimeSource, Timestamp};
 use modem_upgrade::transport::{Clock, SetBaud};
 use modem_upgrade::upgrade::Options;
 
-/// The core clock: QEMU's lm3s6965evb at reset (RCC untouched).
+/// The core clock assumed for QEMU's lm3s6965evb at reset (RCC untouched). Not verified yet: on QEMU
+/// 7.2 the emulator prints "Timer with period zero, disabling", so whether SysTick ticks at this
+/// rate is open (issue 8).
 pub const SYSCLK_HZ: u32 = 12_500_000;
 
 /// The modem UART's rate. QEMU's UART has no real rate (bytes go to a socket as fast as they come),

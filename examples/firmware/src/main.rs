@@ -17,6 +17,10 @@
 //! untouched).
 //!
 //! `board.rs` is all the board glue; this file is what any board's firmware would contain.
+//!
+//! Status: CI builds it (and `cargo xtask bench` measures its footprint). On QEMU 7.2 it boots, mounts
+//! the card and finds the package by its long name, then stops because creating `UPGRADE.JNL` fails
+//! with embedded-sdmmc's "write error" on the emulated card; a verified upgrade on QEMU is issue 8.
 
 #![no_std]
 #![no_main]
