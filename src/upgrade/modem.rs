@@ -193,6 +193,8 @@ where
     }
 
     /// Detect: rate, data mode, STP mode, `AT+SMOD?`, verdict and version.
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     pub(super) fn detect(&mut self) -> RunResult<Seen, U, S, J> {
         self.enter_stage(Stage::Detect, None)?;
         let mut attempt = 0;
@@ -352,6 +354,8 @@ where
 
     /// Application → upgrade mode: radio off, `AT+SMSWBOOT=3,1`, wait for the reboot. The next
     /// detection checks that it landed in upgrade mode.
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     pub(super) fn switch_to_upgrade_mode(&mut self) -> RunResult<(), U, S, J> {
         self.enter_stage(Stage::Enter, None)?;
         let mut cp = self.checkpoint();
@@ -368,6 +372,8 @@ where
 
     /// Loader-wait → loader running: move the bootloader to the loader baud rate, `AT+STP`, send the
     /// loader ELF, wait for it to start. The next detection checks that it runs (`AT+SMOD?` 1).
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     pub(super) fn push_loader(&mut self) -> RunResult<(), U, S, J> {
         if self.loader.is_none() {
             return Err(Error::Refused(Refusal::LoaderNeeded));
@@ -484,6 +490,8 @@ where
     ///
     /// Silence is never taken for failure while the limit lasts: the modem keeps programming
     /// whether or not it answers.
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     pub(super) fn await_verdict(&mut self) -> RunResult<Option<UpgradeStatus>, U, S, J> {
         let len = self.package.source.len();
         let timing = self.options.timing;
@@ -575,6 +583,8 @@ where
 
     /// `AT+SMSWBOOT=1,1`, `+SYSSTART`, `AT+SMOD?` = 2, and `ATI1` equal to the package's version.
     /// `None`: the modem came back in another mode; detect again.
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     pub(super) fn reboot_and_verify(
         &mut self,
     ) -> RunResult<Option<super::report::Outcome>, U, S, J> {

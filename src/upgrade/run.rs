@@ -420,38 +420,16 @@ where
     }
 
     /// Pre-flight: verify the package (and loader) completely, read the journal.
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     fn preflight(&mut self) -> RunResult<(), U, S, J> {
         self.enter_stage(Stage::Preflight, None)?;
         let len = self.package.source.len();
         self.report.image_bytes = len;
-        let (target, crc32) = {
-            let report = image::inspect(&mut self.package.source, self.buffers.window)
-                .map_err(Error::ImageRead)?;
-            if let Err(problem) = report.verdict() {
-                return Err(Error::ImageInvalid {
-                    problem: problem.clone(),
-                    more: u16::try_from(report.problems.len().saturating_sub(1))
-                        .unwrap_or(u16::MAX)
-                        .saturating_add(report.problems_dropped),
-                });
-            }
-            let target = target::target_of(&report, self.package.name).map_err(Error::Unusable)?;
-            (target, report.crc32.unwrap_or(0))
-        };
+        let (target, crc32) = self.verify_package()?;
         self.target = Some(target);
         self.report.target = Some(target);
-        if let Some(loader) = self.loader.as_mut() {
-            let report = image::inspect(&mut loader.source, self.buffers.window)
-                .map_err(Error::LoaderRead)?;
-            if let Err(problem) = report.verdict() {
-                return Err(Error::LoaderInvalid {
-                    problem: problem.clone(),
-                });
-            }
-            if report.kind != ImageKind::Elf {
-                return Err(Error::LoaderNotElf { kind: report.kind });
-            }
-        }
+        self.verify_loader()?;
         let id = ImageId::new(self.package.name, len, crc32);
         if let Some(store) = self.store.take() {
             let (journal, loaded) = Journal::open(store).map_err(Error::Journal)?;
@@ -465,6 +443,43 @@ where
             self.journal = Some(journal);
         }
         self.image = Some(id);
+        Ok(())
+    }
+
+    /// Reads the whole package: what it installs, and its CRC-32 (the journal's key). The
+    /// inspector's report (a few KiB) lives only in this frame.
+    #[inline(never)]
+    fn verify_package(&mut self) -> RunResult<(Target, u32), U, S, J> {
+        let report = image::inspect(&mut self.package.source, self.buffers.window)
+            .map_err(Error::ImageRead)?;
+        if let Err(problem) = report.verdict() {
+            return Err(Error::ImageInvalid {
+                problem: problem.clone(),
+                more: u16::try_from(report.problems.len().saturating_sub(1))
+                    .unwrap_or(u16::MAX)
+                    .saturating_add(report.problems_dropped),
+            });
+        }
+        let target = target::target_of(&report, self.package.name).map_err(Error::Unusable)?;
+        Ok((target, report.crc32.unwrap_or(0)))
+    }
+
+    /// Reads the whole loader ELF, if there is one; like [`Self::verify_package`], in its own frame.
+    #[inline(never)]
+    fn verify_loader(&mut self) -> RunResult<(), U, S, J> {
+        let Some(loader) = self.loader.as_mut() else {
+            return Ok(());
+        };
+        let report =
+            image::inspect(&mut loader.source, self.buffers.window).map_err(Error::LoaderRead)?;
+        if let Err(problem) = report.verdict() {
+            return Err(Error::LoaderInvalid {
+                problem: problem.clone(),
+            });
+        }
+        if report.kind != ImageKind::Elf {
+            return Err(Error::LoaderNotElf { kind: report.kind });
+        }
         Ok(())
     }
 

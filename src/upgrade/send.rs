@@ -30,6 +30,8 @@ where
     /// The checkpoint "transferring from `from`, one more attempt" reaches the card **before** the
     /// first byte goes out, so a host restart at any point counts the attempt and never continues
     /// beyond what the modem acknowledged.
+    // A stage: its own frame (see `Run` on the stack).
+    #[inline(never)]
     pub(super) fn transfer(&mut self, from: u32) -> RunResult<bool, U, S, J> {
         let len = self.package.source.len();
         let mut cp = self.checkpoint();

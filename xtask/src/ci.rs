@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, secs};
+use crate::host_tools::{apt_install, find_tool};
 
 /// The bare-metal target the no_std build is checked against (Cortex-M4F/M7F).
 const TARGET: &str = "thumbv7em-none-eabihf";
@@ -26,10 +27,6 @@ const FAT_TOOLS: &[(&str, &str)] = &[
     ("mmd", "mtools"),
     ("sfdisk", "fdisk"),
 ];
-/// Searched after `PATH` (a non-root `PATH` often lacks the sbin folders `mkfs.fat` lives in).
-const SBIN_DIRS: &[&str] = &["/usr/sbin", "/sbin"];
-/// Bound on each `apt-get` run (a stuck mirror or dpkg lock must not eat the CI budget).
-const APT_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 const FAT_TOOLS_SKIPPED: &str = "tests that use the Linux FAT tools will say skipped";
 
 /// Feature sets the library is linted with (`cargo clippy -p modem-upgrade <args> -- -D warnings`).
@@ -159,6 +156,13 @@ fn steps() -> Vec<Step> {
             crate::firmware::TARGET
         ),
         firmware_build,
+    ));
+    steps.push(Step::new(
+        "firmware in QEMU upgrades modem-sim (cargo xtask qemu, synthesized package)",
+        |_| match crate::qemu::ci_step()? {
+            None => Ok(Status::Ok),
+            Some(reason) => Ok(Status::Skipped(reason)),
+        },
     ));
     steps.push(Step::new(
         "no_std dependency tree (no feature \"std\")",
@@ -349,68 +353,6 @@ fn missing_fat_tools() -> Vec<&'static str> {
         .map(|&(tool, _)| tool)
         .filter(|tool| find_tool(tool).is_none())
         .collect()
-}
-
-/// The first executable `name` on `PATH`, then in /usr/sbin and /sbin.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(SBIN_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.is_file()
-}
-
-/// `apt-get install -y --no-install-recommends PACKAGES` as root (or through `sudo -n`), with
-/// `apt-get update` once and a retry when the first attempt fails; each run is time-bounded.
-fn apt_install(packages: &[&str]) -> Result<(), String> {
-    let apt = find_tool("apt-get").ok_or("apt-get not found: not a Debian/Ubuntu machine")?;
-    let root = Command::new("id").arg("-u").output().is_ok_and(|out| {
-        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0"
-    });
-    let sudo = if root {
-        None
-    } else if cmd::succeeds(Command::new("sudo").args(["-n", "true"])) {
-        Some("sudo")
-    } else {
-        return Err("not root and `sudo -n true` is not allowed".to_owned());
-    };
-    let apt_get = |args: &[&str]| {
-        let mut command = match sudo {
-            Some(sudo) => {
-                let mut command = cmd::tool(sudo, ["-n", "env", "DEBIAN_FRONTEND=noninteractive"]);
-                command.arg(&apt);
-                command
-            }
-            None => {
-                let mut command = cmd::tool(&apt, [] as [&str; 0]);
-                command.env("DEBIAN_FRONTEND", "noninteractive");
-                command
-            }
-        };
-        command.args(args);
-        cmd::run_with_timeout(&mut command, APT_TIMEOUT, HEARTBEAT)
-    };
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend_from_slice(packages);
-    match apt_get(&install) {
-        Ok(()) => Ok(()),
-        Err(first) => {
-            println!("{first}; running `apt-get update` once and retrying");
-            apt_get(&["update"])?;
-            apt_get(&install)
-        }
-    }
 }
 
 fn clippy_lib(ctx: &mut Ctx, args: &[&str]) -> StepResult {
@@ -667,7 +609,7 @@ fn ensure_component(component: &str, probe: &[&str]) -> Result<(), String> {
 }
 
 /// Makes sure `target`'s core library is installed. `Err` is the reason it is not.
-fn ensure_target(target: &str) -> Result<(), String> {
+pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
     if !cmd::succeeds(&mut cmd::tool("rustup", ["--version"])) {
         if target_in_sysroot(target) {
             println!("rustup not found, but {target} is present in the toolchain's sysroot");

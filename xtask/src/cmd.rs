@@ -78,6 +78,40 @@ pub fn output(command: &mut Command) -> Result<Output, String> {
         .map_err(|e| spawn_error(command, &e))
 }
 
+/// Runs a `cargo build --message-format=json-render-diagnostics` `command` (output captured) and
+/// returns the path of the executable named `name` that cargo reports. A failed build is an `Err`
+/// with the tail of cargo's diagnostics.
+pub fn built_executable(command: &mut Command, name: &str) -> Result<PathBuf, String> {
+    eprintln!("$ {}", display(command));
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error(command, &e))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut tail: Vec<&str> = stderr.lines().rev().take(15).collect();
+        tail.reverse();
+        return Err(format!(
+            "building {name} failed ({}):\n{}",
+            output.status,
+            tail.join("\n")
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let name_field = format!("\"name\":\"{name}\"");
+    const EXECUTABLE: &str = "\"executable\":\"";
+    stdout
+        .lines()
+        .filter(|line| line.contains(&name_field) && line.contains(EXECUTABLE))
+        .filter_map(|line| {
+            let start = line.find(EXECUTABLE)? + EXECUTABLE.len();
+            let end = line.get(start..)?.find('"')? + start;
+            line.get(start..end).map(PathBuf::from)
+        })
+        .next_back()
+        .ok_or_else(|| format!("cargo did not report the executable of {name}"))
+}
+
 /// Runs `command` silently and reports whether it could be spawned and exited successfully.
 pub fn succeeds(command: &mut Command) -> bool {
     command

@@ -50,35 +50,8 @@ pub fn build_command(extra: &[&str]) -> Command {
 /// Builds the firmware (output captured) and returns its ELF, from cargo's JSON messages.
 pub fn build_elf() -> Result<PathBuf, String> {
     let mut command = build_command(&["--message-format=json-render-diagnostics"]);
-    eprintln!("$ (in examples/firmware) {}", cmd::display(&command));
-    let output = command
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("could not run cargo: {e}"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!(
-            "the firmware build failed ({}):\n{}",
-            output.status,
-            tail.join("\n")
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .filter(|line| {
-            line.contains("\"name\":\"modem-upgrade-firmware\"")
-                && line.contains("\"executable\":\"")
-        })
-        .filter_map(|line| {
-            let start = line.find("\"executable\":\"")? + "\"executable\":\"".len();
-            let end = line.get(start..)?.find('"')? + start;
-            line.get(start..end).map(PathBuf::from)
-        })
-        .next_back()
-        .ok_or_else(|| "cargo did not report the firmware's executable".to_owned())
+    eprintln!("(in examples/firmware)");
+    cmd::built_executable(&mut command, "modem-upgrade-firmware")
 }
 
 /// What the firmware's ELF says about the library's footprint.

@@ -13,6 +13,8 @@
 //! - `cargo xtask sd-image --out PATH [...] FILE...`: a FAT32 SD-card image holding the files.
 //! - `cargo xtask campaign --scenarios N --seed S [--json]`: the seeded fault campaign.
 //! - `cargo xtask fuzz --seconds N [--target NAME]`: the cargo-fuzz targets (nightly).
+//! - `cargo xtask qemu [--image FILE] [--json] [...]`: the example firmware upgrades a simulated
+//!   modem from inside QEMU's emulated Cortex-M3.
 
 mod bench;
 mod campaign;
@@ -20,6 +22,8 @@ mod ci;
 mod cmd;
 mod firmware;
 mod fuzz;
+mod host_tools;
+mod qemu;
 mod sd_image;
 
 use std::process::ExitCode;
@@ -44,6 +48,12 @@ commands:
   fuzz [--seconds N] [--target NAME]
                    run each cargo-fuzz target under fuzz/ for N seconds (default 60; installs
                    cargo-fuzz, needs the nightly toolchain; says \"skipped\" when unavailable)
+  qemu [--image FILE] [--loader FILE] [--json] [--timeout SECONDS] [--sim-firmware VERSION]
+       [--sim-mode MODE]
+                   build the example firmware and a 64 MiB SD image (default: a synthesized
+                   package), start modem-sim, run the firmware in qemu-system-arm (lm3s6965evb;
+                   installed with apt-get if missing) and check its report against the
+                   simulator's flash; exit 0 only on a verified upgrade
   help             print this message";
 
 fn main() -> ExitCode {
@@ -62,6 +72,7 @@ fn main() -> ExitCode {
         "sd-image" => sd_image::run(rest),
         "campaign" => campaign::run(rest),
         "fuzz" => fuzz::run(rest),
+        "qemu" => qemu::run(rest),
         other => usage_error(&format!("unknown command `{other}`")),
     }
 }

@@ -7,6 +7,7 @@
 //! | SD chip select | GPIO port D at `0x4000_7000` | PD0, active low | the same line selects the OLED (active high) |
 //! | modem UART | UART1 at `0x4000_D000` (PL011) | PD2 receive, PD3 transmit | polled; QEMU's second `-serial` |
 //! | milliseconds | SysTick | | one interrupt per millisecond, counted |
+//! | stack high-water mark | RAM between the statics and the stack pointer | | painted at start, scanned at the end |
 //!
 //! No PAC: the handful of registers are written through `read_volatile`/`write_volatile` at their
 //! documented addresses. Everything is polled, so no interrupt but SysTick is enabled.
@@ -24,10 +25,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::SYST;
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::exception;
+use cortex_m_rt::{ExceptionFrame, exception};
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{ErrorType as PinErrorType, OutputPin};
-use embedded_hal::spi::{ErrorType as SpiErrorType, SpiBus, SpiDevice};
+use embedded_hal::spi::{ErrorType as SpiErrorType, Operation, SpiBus, SpiDevice};
 use embedded_hal_bus::spi::{ExclusiveDevice, NoDelay};
 use embedded_io::{ErrorKind, ErrorType, Read, ReadReady, Write};
 use embedded_sdmmc::embedded_sdmmc_types::sdcard::CardType;
@@ -392,6 +393,26 @@ impl SetBaud for Uart1 {
     }
 }
 
+/// A fault (a bad memory access, an undefined instruction) ends the session with a message and
+/// exit status 1 instead of cortex-m-rt's default, a silent endless loop that only a timeout ends.
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    cortex_m_semihosting::hprintln!(
+        "hard fault: pc {:#010x}, lr {:#010x}, stack peak {} bytes",
+        frame.pc(),
+        frame.lr(),
+        stack_peak_bytes()
+    );
+    exit(1)
+}
+
+/// Any other exception or interrupt: none is enabled but SysTick, so this is a fault as well.
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) {
+    cortex_m_semihosting::hprintln!("unexpected exception {}", irqn);
+    exit(1)
+}
+
 /// Milliseconds counted by the SysTick interrupt.
 static TICKS_MS: AtomicU32 = AtomicU32::new(0);
 
@@ -443,8 +464,48 @@ impl TimeSource for FixedTime {
     }
 }
 
-/// The card's SPI device: SSI0 with PD0 as its chip select.
-pub type SdSpi = ExclusiveDevice<Ssi0, SdChipSelect, NoDelay>;
+/// The card's SPI device: SSI0 with PD0 as its chip select, and one idle byte before a write's data
+/// token.
+///
+/// The SD specification asks for at least one byte time (N<sub>WR</sub>) between the card's answer
+/// to a write command and the host's start-block token; embedded-sdmmc 0.10 sends the token (0xFE)
+/// right after the answer of CMD24. Real cards mostly tolerate that; QEMU's `ssi-sd` does not: it
+/// swallows the byte that follows a complete answer, misses the token and reads the 512 data bytes
+/// as commands ("write error"). So this device clocks one 0xFF before a lone 0xFE, which any card
+/// accepts (idle bytes before a token are always allowed). Reads, commands and multi-block writes
+/// (whose tokens follow a busy wait) pass through untouched.
+pub struct SdSpi {
+    device: ExclusiveDevice<Ssi0, SdChipSelect, NoDelay>,
+}
+
+/// The start-block token of a single-block write (and of every data block the card sends).
+const DATA_START_BLOCK: u8 = 0xFE;
+
+impl SdSpi {
+    /// The card on `spi`, selected by `cs`.
+    pub fn new(spi: Ssi0, cs: SdChipSelect) -> Self {
+        let Ok(device) = ExclusiveDevice::new_no_delay(spi, cs);
+        Self { device }
+    }
+}
+
+impl SpiErrorType for SdSpi {
+    type Error = <ExclusiveDevice<Ssi0, SdChipSelect, NoDelay> as SpiErrorType>::Error;
+}
+
+impl SpiDevice for SdSpi {
+    fn transaction(&mut self, operations: &mut [Operation<'_, u8>]) -> Result<(), Self::Error> {
+        if let [Operation::Transfer(read, write)] = operations
+            && *write == [DATA_START_BLOCK]
+        {
+            return self.device.transaction(&mut [
+                Operation::Write(&[0xFF]),
+                Operation::Transfer(read, write),
+            ]);
+        }
+        self.device.transaction(operations)
+    }
+}
 
 /// Initialises the card, working around QEMU's SD model, and raises the SPI clock.
 ///
@@ -456,7 +517,7 @@ pub fn init_card(sd: &SdCard<SdSpi, BusyDelay>) -> Result<u64, SdCardError> {
     let bytes = match sd.num_bytes() {
         Ok(bytes) => bytes,
         Err(SdCardError::Cmd58Error) => {
-            sd.spi(|device| device.write(&[0xFF; 8]))
+            sd.spi(|card| card.device.write(&[0xFF; 8]))
                 .map_err(|_| SdCardError::Transport)?;
             // SAFETY: the driver sent CMD0, CMD8 (answered 0x1AA: an SD v2 card) and ACMD41 until the
             // card left the idle state; only the OCR read failed, because of QEMU's model. The card
@@ -472,9 +533,66 @@ pub fn init_card(sd: &SdCard<SdSpi, BusyDelay>) -> Result<u64, SdCardError> {
         }
         Err(e) => return Err(e),
     };
-    sd.spi(|device| device.bus_mut().fast());
+    sd.spi(|card| card.device.bus_mut().fast());
     Ok(bytes)
 }
+
+/// What the stack's unused RAM is painted with, to find the deepest the stack ever reached.
+const STACK_PAINT: u32 = 0xC0DE_5AFE;
+/// Left unpainted below the stack pointer of [`paint_stack`]'s caller: its own frame and an
+/// exception frame.
+const PAINT_MARGIN: usize = 256;
+
+unsafe extern "C" {
+    /// The first byte after the statics (cortex-m-rt's `link.x`): the lowest address the stack may
+    /// grow down to.
+    static __sheap: u32;
+    /// The initial stack pointer: the top of RAM (cortex-m-rt's `link.x`).
+    static _stack_start: u32;
+}
+
+/// The RAM the stack may use: from the end of the statics to the top of RAM.
+fn stack_region() -> (usize, usize) {
+    ((&raw const __sheap) as usize, (&raw const _stack_start) as usize)
+}
+
+/// Paints the free stack (from the statics up to just below the caller's frame) with a pattern,
+/// so that [`stack_peak_bytes`] can later find how deep the stack went. Call it first in `main`.
+pub fn paint_stack() {
+    let (bottom, _) = stack_region();
+    let below_caller = (cortex_m::register::msp::read() as usize).saturating_sub(PAINT_MARGIN);
+    let mut address = (bottom + 3) & !3;
+    while address + 4 <= below_caller {
+        // SAFETY: `address` is 4-byte aligned and lies between the end of the statics and 256 bytes
+        // below the live stack pointer: RAM no Rust object owns (the stack has not grown there yet,
+        // and this function's own frame is within the 256 bytes left alone). Nothing else runs: only
+        // SysTick interrupts, whose frames are pushed below the stack pointer and rewritten anyway.
+        unsafe { write_volatile(address as *mut u32, STACK_PAINT) };
+        address += 4;
+    }
+}
+
+/// The most stack used since [`paint_stack`], in bytes: from the top of RAM down to the lowest word
+/// no longer holding the paint.
+pub fn stack_peak_bytes() -> usize {
+    let (bottom, top) = stack_region();
+    let mut address = (bottom + 3) & !3;
+    // SAFETY: reads aligned words of RAM between the statics and the top of RAM; any value is a
+    // valid `u32`, and the words below the stack pointer are not referenced by Rust objects.
+    while address < top && unsafe { read_volatile(address as *const u32) } == STACK_PAINT {
+        address += 4;
+    }
+    top - address
+}
+
+/// The RAM the statics occupy (`.data`, `.bss`, `.uninit`), in bytes.
+pub fn static_ram_bytes() -> usize {
+    let (bottom, _) = stack_region();
+    bottom - RAM_START
+}
+
+/// The first address of RAM (memory.x).
+const RAM_START: usize = 0x2000_0000;
 
 /// Ends the QEMU session with `code` as its exit status (semihosting `SYS_EXIT_EXTENDED`); on a real
 /// board under a debugger the debugger gets the code, without one the core would hard-fault, so a

@@ -35,7 +35,6 @@ use core::ops::ControlFlow;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use embedded_hal_bus::spi::ExclusiveDevice;
 use embedded_sdmmc::{SdCard, VolumeManager};
 use modem_upgrade::storage::find::{FindOptions, FindProblem};
 use modem_upgrade::storage::sdmmc::{self, Card, SdImage, SdJournal};
@@ -77,6 +76,7 @@ const PROGRESS_STEP: u32 = 64 * 1024;
 
 #[entry]
 fn main() -> ! {
+    board::paint_stack();
     let outcome = match Board::take() {
         Some(board) => upgrade(board),
         None => Outcome::Failed, // only if `main` ran twice
@@ -86,8 +86,7 @@ fn main() -> ! {
 
 /// Finds the files, runs the upgrade, prints the report; returns the outcome.
 fn upgrade(board: Board) -> Outcome {
-    let Ok(device) = ExclusiveDevice::new_no_delay(board.spi, board.sd_cs);
-    let sd = SdCard::new(device, board.delay);
+    let sd = SdCard::new(SdSpi::new(board.spi, board.sd_cs), board.delay);
     match board::init_card(&sd) {
         Ok(bytes) => hprintln!("card: {} MiB", bytes >> 20),
         Err(e) => return rejected(&format_args!("the SD card does not answer ({e:?})")),
@@ -150,31 +149,37 @@ fn upgrade(board: Board) -> Outcome {
         Ok(report) => (report, None),
         Err(failure) => (&failure.report, Some(&failure.error as &dyn Display)),
     };
-    hprintln!(
-        "{}",
-        JsonReport {
-            outcome: report.outcome,
-            report: Some(report),
-            image: Some(name),
-            error,
-        }
-    );
+    finish(&JsonReport {
+        outcome: report.outcome,
+        report: Some(report),
+        image: Some(name),
+        error,
+    });
     report.outcome
 }
 
 /// The card or its files cannot be used: the modem was not touched.
 fn rejected(error: &dyn Display) -> Outcome {
     hprintln!("SD card: {}", error);
-    hprintln!(
-        "{}",
-        JsonReport {
-            outcome: Outcome::Rejected,
-            report: None,
-            image: None,
-            error: Some(&format_args!("SD card: {error}")),
-        }
-    );
+    finish(&JsonReport {
+        outcome: Outcome::Rejected,
+        report: None,
+        image: None,
+        error: Some(&format_args!("SD card: {error}")),
+    });
     Outcome::Rejected
+}
+
+/// The summary (the lines `upgrade_from_sd` prints), RAM use (the stack's high-water mark, after
+/// the run), and the report as the last line.
+fn finish(report: &JsonReport<'_>) {
+    hprintln!("{}", Summary(report));
+    hprintln!(
+        "RAM: {} bytes of statics, stack peak {} bytes",
+        board::static_ram_bytes(),
+        board::stack_peak_bytes()
+    );
+    hprintln!("{}", report);
 }
 
 /// The observer: a line per stage and per retry, and one per 64 KiB acknowledged.
@@ -225,6 +230,82 @@ impl Observer for Console {
             | Event::Checkpoint { .. } => {}
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// The human summary, line for line as `upgrade_from_sd` prints it.
+struct Summary<'a, 'r>(&'a JsonReport<'r>);
+
+impl Display for Summary<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let JsonReport {
+            outcome,
+            report,
+            image,
+            error,
+        } = self.0;
+        write!(f, "\noutcome: {}", outcome.name())?;
+        if let Some(r) = report {
+            let show = |v: Option<&dyn Display>, f: &mut fmt::Formatter<'_>| match v {
+                Some(v) => write!(f, "{v}"),
+                None => f.write_str("unknown"),
+            };
+            f.write_str("\nfirmware: ")?;
+            show(r.version_before.as_ref().map(dyn_display), f)?;
+            f.write_str(" -> ")?;
+            show(r.version_after.as_ref().map(dyn_display), f)?;
+            f.write_str(" (package installs ")?;
+            show(r.target.as_ref().map(dyn_display), f)?;
+            f.write_str(")")?;
+            if let Some(image) = image {
+                write!(f, "\npackage: {image} ({} bytes)", r.image_bytes)?;
+            }
+            write!(
+                f,
+                "\nsent: {} bytes in {} transfer(s), {} retries",
+                r.bytes_sent, r.transfers, r.retries
+            )?;
+            if r.loader_pushes > 0 {
+                write!(f, ", {} loader push(es)", r.loader_pushes)?;
+            }
+            if let Some(from) = r.resumed_from {
+                write!(f, ", resumed from byte {from}")?;
+            }
+            write!(f, "\nduration: {}", Duration(r.duration_ms))?;
+            f.write_str("\nstages: ")?;
+            for (i, (stage, ms)) in r.stages().enumerate() {
+                let comma = if i == 0 { "" } else { ", " };
+                write!(f, "{comma}{stage} {}", Duration(ms))?;
+            }
+            if let Some(mode) = r.modem_mode {
+                write!(f, "\nmodem last seen in: {mode}")?;
+            }
+            if let Some(reason) = &r.modem_reason {
+                write!(f, "\nmodem's reason: {reason}")?;
+            }
+        }
+        if let Some(e) = error {
+            write!(f, "\nerror: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Milliseconds as `upgrade_from_sd` shows them (`850 ms`, `12.3 s`, `2 min 05 s`), in integers: no
+/// float formatting code in flash.
+struct Duration(u64);
+
+impl Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        if ms < 1_000 {
+            write!(f, "{ms} ms")
+        } else if ms < 60_000 {
+            let tenths = (ms + 50) / 100;
+            write!(f, "{}.{} s", tenths / 10, tenths % 10)
+        } else {
+            write!(f, "{} min {:02} s", ms / 60_000, (ms % 60_000) / 1000)
+        }
     }
 }
 
