@@ -158,7 +158,7 @@ fn steps() -> Vec<Step> {
         firmware_build,
     ));
     steps.push(Step::new(
-        "firmware in QEMU upgrades modem-sim (cargo xtask qemu, synthesized package)",
+        "firmware in QEMU (cargo xtask qemu: synthesized package upgraded, damaged copy refused)",
         |_| match crate::qemu::ci_step()? {
             None => Ok(Status::Ok),
             Some(reason) => Ok(Status::Skipped(reason)),

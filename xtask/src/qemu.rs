@@ -527,6 +527,8 @@ struct Finished {
     /// The simulator's firmware at the start (`LR…`).
     sim_before: String,
     expected: Option<SimVersion>,
+    /// The firmware's stack high-water mark, from its `RAM:` line.
+    stack_peak: Option<u64>,
 }
 
 impl Finished {
@@ -673,11 +675,15 @@ fn run_processes(
     let lines = spawn_line_reader(stdout);
 
     let mut report = None;
+    let mut stack_peak = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
             Ok(line) if line.starts_with(REPORT_PREFIX) => report = Some(line),
-            Ok(line) => say.line(format!("  {line}")),
+            Ok(line) => {
+                stack_peak = stack_peak.or_else(|| stack_peak_of(&line));
+                say.line(format!("  {line}"));
+            }
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {
                 drop(qemu);
@@ -716,6 +722,7 @@ fn run_processes(
         sim_running: state_field("running"),
         sim_before: modem.firmware.clone(),
         expected: modem.expected.clone(),
+        stack_peak,
     })
 }
 
@@ -789,6 +796,62 @@ fn start_sim(paths: &RunPaths<'_>, modem: &SimModem) -> Result<RunningSim, Strin
         port,
         stderr: rx,
     })
+}
+
+/// `RAM: 20 bytes of statics, stack peak 28448 bytes` → 28448.
+fn stack_peak_of(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix("RAM: ")?.split("stack peak ").nth(1)?;
+    rest.split(' ').next()?.parse().ok()
+}
+
+/// The `ms` of phase `name` in the report's `phases` array.
+fn phase_ms(report: &str, name: &str) -> Option<u64> {
+    let rest = report
+        .split(&format!("{{\"name\":\"{name}\",\"ms\":"))
+        .nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// What `cargo xtask bench` takes from a QEMU run of the demo card.
+pub struct BenchFigures {
+    /// The firmware's stack high-water mark over a whole verified upgrade.
+    pub stack_peak_bytes: u64,
+    /// The demo package's size and its transfer stage's duration.
+    pub package_bytes: u64,
+    pub transfer_ms: u64,
+}
+
+/// Runs the demo upgrade in QEMU (log on stderr) for the bench. `Ok(None)` with a "skipped" line
+/// when QEMU or the target is unavailable; `Err` when the run is not a verified upgrade.
+pub fn bench_run() -> Result<Option<BenchFigures>, String> {
+    if let Err(e) = qemu_binary().and_then(|_| crate::ci::ensure_target(firmware::TARGET)) {
+        eprintln!("skipped: firmware_stack_peak_bytes, firmware_qemu_transfer_bytes_per_s ({e})");
+        return Ok(None);
+    }
+    let finished = match upgrade_in_qemu(&Args::default(), Say { json: true }) {
+        Ended::Reported(finished) => finished,
+        Ended::Refused(e) | Ended::Broken(e) => return Err(format!("cargo xtask qemu: {e}")),
+    };
+    let (code, verdict) = finished.verdict();
+    if code != 0 {
+        return Err(verdict);
+    }
+    let missing = |what: &str| format!("the firmware's output has no {what}");
+    Ok(Some(BenchFigures {
+        stack_peak_bytes: finished.stack_peak.ok_or_else(|| missing("RAM line"))?,
+        package_bytes: json_number_field(&finished.report, "image_bytes")
+            .ok_or_else(|| missing("image_bytes"))?,
+        transfer_ms: phase_ms(&finished.report, "transfer")
+            .ok_or_else(|| missing("transfer phase"))?,
+    }))
+}
+
+/// The value of `"key":123` in the firmware's flat JSON object.
+fn json_number_field(json: &str, key: &str) -> Option<u64> {
+    let rest = json.split(&format!("\"{key}\":")).nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// `modem-sim: listening on 127.0.0.1:40123` → `("127.0.0.1", 40123)`.
@@ -903,7 +966,15 @@ pub fn ci_step() -> Result<Option<String>, String> {
             .arg("qemu")
             .args(args)
             .current_dir(cmd::workspace_root());
-        println!("$ cargo xtask qemu {}", args.join(" "));
+        println!(
+            "$ {}",
+            ["cargo", "xtask", "qemu"]
+                .iter()
+                .chain(args)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         command
             .status()
             .map_err(|e| format!("could not run cargo xtask qemu: {e}"))
@@ -977,6 +1048,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_figures_of_the_firmware_output() {
+        assert_eq!(
+            stack_peak_of("RAM: 20 bytes of statics, stack peak 28448 bytes"),
+            Some(28448)
+        );
+        assert_eq!(stack_peak_of("card: 64 MiB"), None);
+        let report = r#"{"outcome":"upgraded","image_bytes":312223,"phases":[{"name":"preflight","ms":412},{"name":"transfer","ms":2004}],"duration_ms":1}"#;
+        assert_eq!(phase_ms(report, "transfer"), Some(2004));
+        assert_eq!(phase_ms(report, "programming"), None);
+        assert_eq!(json_number_field(report, "image_bytes"), Some(312223));
+        assert_eq!(json_number_field(report, "bytes_sent"), None);
+    }
+
+    #[test]
     fn reads_the_listen_address() {
         assert_eq!(
             listen_address("modem-sim: listening on 127.0.0.1:40123"),
@@ -1013,6 +1098,7 @@ mod tests {
             sim_installed: Some(sim.to_owned()),
             sim_running: Some(sim.to_owned()),
             sim_before: "LR5.1.1.0-38637".to_owned(),
+            stack_peak: None,
             expected: Some(SimVersion {
                 text: "5.1.1.0".into(),
                 build: 38638,

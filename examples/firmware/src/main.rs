@@ -1,26 +1,27 @@
 //! Example firmware: upgrades the modem on UART1 from the `.dup` package on the SD card, on QEMU's
 //! `lm3s6965evb` (Cortex-M3), and reports through semihosting.
 //!
+//! `cargo xtask qemu` does everything: builds this firmware and a card image, starts `modem-sim`,
+//! runs QEMU and checks the report against the simulator (docs/testing.md, "The firmware in QEMU").
+//! By hand:
+//!
 //! ```text
 //! cd examples/firmware && cargo build --release
 //! qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -display none -monitor none \
 //!   -semihosting-config enable=on,target=native -drive if=sd,format=raw,file=sd.img \
-//!   -serial null -chardev socket,id=u1,path=uart1.sock -serial chardev:u1 \
+//!   -serial null -chardev socket,id=u1,host=127.0.0.1,port=PORT,nodelay=on -serial chardev:u1 \
 //!   -kernel target/thumbv7m-none-eabi/release/modem-upgrade-firmware
 //! ```
 //!
 //! The card needs an MBR with a FAT32 (or FAT16) partition (its size a power of two for QEMU), the
 //! package in its root (one `.dup`) and, for a modem found in loader-wait mode, `updater.elf` or
-//! `mtools.elf`. Semihosting output: one line per stage, one per 64 KiB acknowledged, then the report
-//! as one JSON line with the keys, in the order, of `upgrade_from_sd --json`. Exit status (semihosting):
-//! 0 upgraded or already current, 1 failed, 2 rejected (card, file or package unusable; the modem
+//! `mtools.elf`. Semihosting output: one line per stage, one per 64 KiB acknowledged, the summary
+//! `upgrade_from_sd` prints, the RAM used (statics, stack peak), then the report as one JSON line with
+//! the keys, in the order, of `upgrade_from_sd --json`. Exit status (semihosting): 0 upgraded or
+//! already current, 1 failed (or a fault), 2 rejected (card, file or package unusable; the modem
 //! untouched).
 //!
 //! `board.rs` is all the board glue; this file is what any board's firmware would contain.
-//!
-//! Status: CI builds it (and `cargo xtask bench` measures its footprint). On QEMU 7.2 it boots, mounts
-//! the card and finds the package by its long name, then stops because creating `UPGRADE.JNL` fails
-//! with embedded-sdmmc's "write error" on the emulated card; a verified upgrade on QEMU is issue 8.
 
 #![no_std]
 #![no_main]
