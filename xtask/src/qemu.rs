@@ -159,7 +159,7 @@ pub fn run(args: &[String]) -> ExitCode {
     let ended = match parse_args(args) {
         Ok(args) => upgrade_in_qemu(&args, say),
         Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
+            eprintln!("{USAGE}\n");
             Ended::Refused(e)
         }
     };
@@ -187,6 +187,15 @@ pub fn run(args: &[String]) -> ExitCode {
 /// Everything between the arguments and the report.
 fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
     let started = Instant::now();
+    // The inputs first: a bad argument or file costs no build.
+    let card = match Card::prepare(args) {
+        Ok(card) => card,
+        Err(e) => return Ended::Refused(e),
+    };
+    let modem = match SimModem::for_card(&card, args) {
+        Ok(modem) => modem,
+        Err(e) => return Ended::Refused(e),
+    };
     let qemu = match qemu_binary() {
         Ok(qemu) => qemu,
         Err(e) => return Ended::Broken(e),
@@ -215,14 +224,6 @@ fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
     let sim = match build_sim() {
         Ok(sim) => sim,
         Err(e) => return Ended::Broken(e),
-    };
-    let card = match Card::prepare(args) {
-        Ok(card) => card,
-        Err(e) => return Ended::Refused(e),
-    };
-    let modem = match SimModem::for_card(&card, args) {
-        Ok(modem) => modem,
-        Err(e) => return Ended::Refused(e),
     };
     let dir = work_dir();
     if let Err(e) = fs::create_dir_all(&dir) {
@@ -1108,45 +1109,32 @@ mod tests {
 
     #[test]
     fn success_needs_the_firmware_and_the_simulator_to_agree() {
-        assert_eq!(
-            finished("upgraded", "5.1.1.0 [38638]", 0, "LR5.1.1.0-38638")
-                .verdict()
-                .0,
-            0
-        );
-        // The simulator contradicts the firmware: never a success.
-        assert_eq!(
-            finished("upgraded", "5.1.1.0 [38638]", 0, "LR5.1.1.0-38637")
-                .verdict()
-                .0,
-            1
-        );
-        // The firmware read back another version.
-        assert_eq!(
-            finished("upgraded", "5.1.1.0 [38637]", 0, "LR5.1.1.0-38638")
-                .verdict()
-                .0,
-            1
-        );
-        // Already current is not an upgrade; failures and rejections keep the firmware's code.
-        assert_eq!(
-            finished("already_current", "5.1.1.0 [38638]", 0, "LR5.1.1.0-38638")
-                .verdict()
-                .0,
-            1
-        );
-        assert_eq!(finished("failed", "", 1, "LR5.1.1.0-38637").verdict().0, 1);
-        assert_eq!(
-            finished("rejected", "", 2, "LR5.1.1.0-38637").verdict().0,
-            2
-        );
-        // QEMU did not exit with the firmware's 0.
-        assert_eq!(
-            finished("upgraded", "5.1.1.0 [38638]", 1, "LR5.1.1.0-38638")
-                .verdict()
-                .0,
-            1
-        );
+        // (outcome, version read back, QEMU exit status, simulator's firmware at the end, exit code)
+        let cases = [
+            ("upgraded", "5.1.1.0 [38638]", 0, "LR5.1.1.0-38638", 0),
+            // The simulator contradicts the firmware: never a success.
+            ("upgraded", "5.1.1.0 [38638]", 0, "LR5.1.1.0-38637", 1),
+            // The firmware read back another version.
+            ("upgraded", "5.1.1.0 [38637]", 0, "LR5.1.1.0-38638", 1),
+            // QEMU did not exit with the firmware's 0.
+            ("upgraded", "5.1.1.0 [38638]", 1, "LR5.1.1.0-38638", 1),
+            // Already current is not an upgrade.
+            (
+                "already_current",
+                "5.1.1.0 [38638]",
+                0,
+                "LR5.1.1.0-38638",
+                1,
+            ),
+            ("failed", "", 1, "LR5.1.1.0-38637", 1),
+            // A rejection is believed only while the simulator runs what it ran.
+            ("rejected", "", 2, "LR5.1.1.0-38637", 2),
+            ("rejected", "", 2, "LR5.1.1.0-38638", 1),
+        ];
+        for (outcome, after, qemu, sim, code) in cases {
+            let (got, why) = finished(outcome, after, qemu, sim).verdict();
+            assert_eq!(got, code, "{outcome} {after} {qemu} {sim}: {why}");
+        }
     }
 
     #[test]
