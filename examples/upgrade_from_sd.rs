@@ -321,13 +321,11 @@ where
         block: &mut block,
         window: &mut window,
     };
-    let upgrader = Upgrader::new(&mut link, package, journal, buffers)
+    let result = Upgrader::new(&mut link, package, journal, buffers)
         .with_options(options)
-        .with_observer(&mut *ui);
-    let result = match loader {
-        Some(loader) => upgrader.with_loader(loader).run(),
-        None => upgrader.run(),
-    };
+        .with_observer(&mut *ui)
+        .with_optional_loader(loader)
+        .run();
     ui.done();
     let (report, error) = match result {
         Ok(report) => (report, None),

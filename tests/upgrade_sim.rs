@@ -105,12 +105,12 @@ impl<'a> Host<'a> {
         )
         .with_observer(&mut *rec)
         .with_options(self.options);
-        match self.loader {
-            Some(loader) => upgrader
-                .with_loader(Source::new("updater.elf", MemImage::new(loader)))
-                .run(),
-            None => upgrader.run(),
-        }
+        // `with_optional_loader(None)` must behave like no loader at all: every test without one
+        // goes through it.
+        let loader = self
+            .loader
+            .map(|loader| Source::new("updater.elf", MemImage::new(loader)));
+        upgrader.with_optional_loader(loader).run()
     }
 }
 

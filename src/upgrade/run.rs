@@ -130,10 +130,21 @@ where
 impl<'a, U, C, S, L, J, O> Upgrader<'a, U, C, S, L, J, O> {
     /// The loader ELF (`updater.elf` / `mtools.elf`) for a modem found in loader-wait mode.
     pub fn with_loader<L2>(self, loader: Source<'a, L2>) -> Upgrader<'a, U, C, S, L2, J, O> {
+        self.with_optional_loader(Some(loader))
+    }
+
+    /// The loader ELF if the card has one: the same upgrader type either way, so a firmware that
+    /// may or may not find `updater.elf` calls [`Upgrader::run`] from one place and carries one copy
+    /// of its code (two `run` instantiations, with and without a loader type, cost about 17 KB of
+    /// Cortex-M flash). `None` behaves like no [`Upgrader::with_loader`] at all.
+    pub fn with_optional_loader<L2>(
+        self,
+        loader: Option<Source<'a, L2>>,
+    ) -> Upgrader<'a, U, C, S, L2, J, O> {
         Upgrader {
             link: self.link,
             package: self.package,
-            loader: Some(loader),
+            loader,
             journal: self.journal,
             observer: self.observer,
             options: self.options,

@@ -53,8 +53,7 @@ type Sd = SdCard<SdSpi, BusyDelay>;
 type Volumes = VolumeManager<Sd, FixedTime, 4, 4, 1>;
 type Image<'v> = SdImage<'v, Sd, FixedTime, 4, 4, 1>;
 type Journal<'v> = SdJournal<'v, Sd, FixedTime, 4, 4, 1>;
-/// The upgrader as `main` builds it when the card has a loader ELF (the larger of the two types: its
-/// loader slot is an `Option<Source<Image>>` instead of a `NoLoader`).
+/// The upgrader as `main` builds it, with or without a loader ELF on the card.
 type FirmwareUpgrader<'a> = Upgrader<'a, Uart1, Millis, Image<'a>, Image<'a>, Journal<'a>, Console>;
 
 /// The upgrader's own state (links, sources, journal, observer, options; not the caller's buffers),
@@ -136,16 +135,13 @@ fn upgrade(board: Board) -> Outcome {
         block: &mut block,
         window: &mut window,
     };
-    let upgrader = Upgrader::new(&mut link, Source::new(name, image), journal, buffers)
-        .with_options(board::upgrade_options())
-        .with_observer(Console::default());
-    let result = match loader {
-        Some(loader) => {
-            let upgrader: FirmwareUpgrader<'_> = upgrader.with_loader(loader);
-            upgrader.run()
-        }
-        None => upgrader.run(),
-    };
+    // One upgrader type with or without a loader ELF: one copy of `run` in flash.
+    let upgrader: FirmwareUpgrader<'_> =
+        Upgrader::new(&mut link, Source::new(name, image), journal, buffers)
+            .with_options(board::upgrade_options())
+            .with_observer(Console::default())
+            .with_optional_loader(loader);
+    let result = upgrader.run();
     let (report, error) = match &result {
         Ok(report) => (report, None),
         Err(failure) => (&failure.report, Some(&failure.error as &dyn Display)),
