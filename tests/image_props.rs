@@ -5,7 +5,7 @@
 #[path = "support/builder.rs"]
 mod builder;
 
-use modem_upgrade::image::{Report, inspect};
+use modem_upgrade::image::{Report, inspect, inspect_into};
 use modem_upgrade::storage::MemImage;
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -133,6 +133,23 @@ proptest! {
         if img == seeds()[seed] {
             prop_assert!(r.is_valid());
         }
+    }
+
+    /// `inspect_into` replaces whatever the report held: a report reused after another image (a
+    /// valid one with containers, or mutated garbage with problems) equals a fresh `inspect`.
+    #[test]
+    fn a_reused_report_equals_a_fresh_one(
+        first in 0usize..6,
+        second in 0usize..6,
+        mutations in proptest::collection::vec(mutation(), 0..4),
+    ) {
+        let mut img = seeds()[second].clone();
+        for m in &mutations {
+            apply(&mut img, m);
+        }
+        let mut report = run(&seeds()[first], 512);
+        inspect_into(&mut MemImage::new(&img), &mut [0u8; 512], &mut report).unwrap();
+        prop_assert_eq!(&report, &run(&img, 512));
     }
 
     /// Every byte of a signed image is covered by a signature (a plain ELF, seed 3, has none: only its

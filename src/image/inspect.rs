@@ -41,6 +41,13 @@ pub struct Report {
     pub crc32: Option<u32>,
 }
 
+/// An empty report (size 0, kind unknown): the starting point for [`inspect_into`].
+impl Default for Report {
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
 impl Report {
     fn new(size: u32) -> Self {
         Self {
@@ -53,6 +60,18 @@ impl Report {
             problems_dropped: 0,
             crc32: None,
         }
+    }
+
+    /// Back to the empty state, in place.
+    fn reset(&mut self, size: u32) {
+        self.size = size;
+        self.kind = ImageKind::Unknown;
+        self.containers.clear();
+        self.elf = None;
+        self.target_version = None;
+        self.problems.clear();
+        self.problems_dropped = 0;
+        self.crc32 = None;
     }
 
     /// `true` when the structure is sound and every signature and trailer that exists was verified.
@@ -87,11 +106,26 @@ impl Report {
 /// the source itself is an `Err`. Never panics, and every loop is bounded by the file length and
 /// [`MAX_CONTAINERS`].
 pub fn inspect<S: ImageSource>(source: &mut S, buf: &mut [u8]) -> Result<Report, S::Error> {
+    let mut report = Report::default();
+    inspect_into(source, buf, &mut report)?;
+    Ok(report)
+}
+
+/// [`inspect`] into a report the caller owns (its old contents are replaced), so that the report
+/// (about 4 KiB) exists once on the stack instead of being built in this function's frame and then
+/// moved into the caller's: what a firmware with a small stack wants. On `Err` the report holds
+/// what was found before the source failed.
+pub fn inspect_into<S: ImageSource>(
+    source: &mut S,
+    buf: &mut [u8],
+    report: &mut Report,
+) -> Result<(), S::Error> {
     let len = source.len();
+    report.reset(len);
     let mut walk = Walk {
         src: source,
         len,
-        report: Report::new(len),
+        report,
         checks: heapless::Vec::new(),
     };
     match walk.structure() {
@@ -108,7 +142,7 @@ pub fn inspect<S: ImageSource>(source: &mut S, buf: &mut [u8]) -> Result<Report,
     };
     walk.verify_checks(buf)?;
     walk.report.problems.sort_unstable_by_key(|p| p.offset);
-    Ok(walk.report)
+    Ok(())
 }
 
 /// [`inspect`] for an image already in memory (for example in memory-mapped MCU flash).
@@ -145,7 +179,7 @@ enum Target {
 struct Walk<'s, S: ImageSource> {
     src: &'s mut S,
     len: u32,
-    report: Report,
+    report: &'s mut Report,
     checks: heapless::Vec<Check, MAX_CHECKS>,
 }
 

@@ -9,7 +9,7 @@ mod read;
 mod types;
 
 pub use checksum::{CRC32, Crc32, Fletcher32, WordOrder};
-pub use inspect::{MAX_CONTAINERS, MAX_PROBLEMS, Report, inspect, inspect_bytes};
+pub use inspect::{MAX_CONTAINERS, MAX_PROBLEMS, Report, inspect, inspect_bytes, inspect_into};
 pub use names::NameHints;
 pub use problem::{ContainerRef, Problem, ProblemKind};
 pub use types::{

@@ -458,10 +458,11 @@ where
     }
 
     /// Reads the whole package: what it installs, and its CRC-32 (the journal's key). The
-    /// inspector's report (a few KiB) lives only in this frame.
+    /// inspector's report (about 4 KiB) lives only in this frame, filled in place.
     #[inline(never)]
     fn verify_package(&mut self) -> RunResult<(Target, u32), U, S, J> {
-        let report = image::inspect(&mut self.package.source, self.buffers.window)
+        let mut report = image::Report::default();
+        image::inspect_into(&mut self.package.source, self.buffers.window, &mut report)
             .map_err(Error::ImageRead)?;
         if let Err(problem) = report.verdict() {
             return Err(Error::ImageInvalid {
@@ -481,8 +482,9 @@ where
         let Some(loader) = self.loader.as_mut() else {
             return Ok(());
         };
-        let report =
-            image::inspect(&mut loader.source, self.buffers.window).map_err(Error::LoaderRead)?;
+        let mut report = image::Report::default();
+        image::inspect_into(&mut loader.source, self.buffers.window, &mut report)
+            .map_err(Error::LoaderRead)?;
         if let Err(problem) = report.verdict() {
             return Err(Error::LoaderInvalid {
                 problem: problem.clone(),
