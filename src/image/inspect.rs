@@ -62,16 +62,26 @@ impl Report {
         }
     }
 
-    /// Back to the empty state, in place.
+    /// Back to the empty state, in place. Destructured, so that a new field cannot be forgotten.
     fn reset(&mut self, size: u32) {
-        self.size = size;
-        self.kind = ImageKind::Unknown;
-        self.containers.clear();
-        self.elf = None;
-        self.target_version = None;
-        self.problems.clear();
-        self.problems_dropped = 0;
-        self.crc32 = None;
+        let Report {
+            size: old_size,
+            kind,
+            containers,
+            elf,
+            target_version,
+            problems,
+            problems_dropped,
+            crc32,
+        } = self;
+        *old_size = size;
+        *kind = ImageKind::Unknown;
+        containers.clear();
+        *elf = None;
+        *target_version = None;
+        problems.clear();
+        *problems_dropped = 0;
+        *crc32 = None;
     }
 
     /// `true` when the structure is sound and every signature and trailer that exists was verified.

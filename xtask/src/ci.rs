@@ -608,22 +608,23 @@ fn ensure_component(component: &str, probe: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Makes sure `target`'s core library is installed. `Err` is the reason it is not.
+/// Makes sure `target`'s core library is installed. `Err` is the reason it is not. Talks on stderr
+/// (`cargo xtask qemu --json` keeps stdout for its report).
 pub(crate) fn ensure_target(target: &str) -> Result<(), String> {
     if !cmd::succeeds(&mut cmd::tool("rustup", ["--version"])) {
         if target_in_sysroot(target) {
-            println!("rustup not found, but {target} is present in the toolchain's sysroot");
+            eprintln!("rustup not found, but {target} is present in the toolchain's sysroot");
             return Ok(());
         }
         return Err("rustup not found".to_owned());
     }
     match installed_targets() {
         Ok(targets) if targets.iter().any(|t| t == target) => {
-            println!("{target} is already installed");
+            eprintln!("{target} is already installed");
             return Ok(());
         }
-        Ok(_) => println!("{target} is not installed yet"),
-        Err(e) => println!("warning: {e}; trying to install {target} anyway"),
+        Ok(_) => eprintln!("{target} is not installed yet"),
+        Err(e) => eprintln!("warning: {e}; trying to install {target} anyway"),
     }
     cmd::run_with_timeout(
         &mut cmd::tool("rustup", ["target", "add", target]),

@@ -71,7 +71,7 @@ pub fn run(command: &mut Command) -> Result<(), String> {
 /// Echoes and runs `command`, capturing stdout and stderr. Only a failure to spawn is an `Err`; the
 /// caller judges the exit status.
 pub fn output(command: &mut Command) -> Result<Output, String> {
-    println!("$ {}", display(command));
+    eprintln!("$ {}", display(command));
     command
         .stdin(Stdio::null())
         .output()
@@ -123,15 +123,18 @@ pub fn succeeds(command: &mut Command) -> bool {
 }
 
 /// Like [`run`], but kills the command if it has not finished after `timeout` (polling
-/// `Child::try_wait`), printing a heartbeat every `heartbeat` so CI logs show progress.
+/// `Child::try_wait`), printing a heartbeat every `heartbeat` so CI logs show progress. Everything,
+/// the command's stdout included, goes to stderr: it installs things (apt-get, rustup), which must
+/// not mix into a command's machine-readable stdout.
 pub fn run_with_timeout(
     command: &mut Command,
     timeout: Duration,
     heartbeat: Duration,
 ) -> Result<(), String> {
-    println!("$ {}   (timeout {}s)", display(command), timeout.as_secs());
+    eprintln!("$ {}   (timeout {}s)", display(command), timeout.as_secs());
     let mut child = command
         .stdin(Stdio::null())
+        .stdout(std::io::stderr())
         .spawn()
         .map_err(|e| spawn_error(command, &e))?;
     let start = Instant::now();
@@ -154,7 +157,7 @@ pub fn run_with_timeout(
             ));
         }
         if elapsed >= next_heartbeat {
-            println!("    ... still running ({}s)", elapsed.as_secs());
+            eprintln!("    ... still running ({}s)", elapsed.as_secs());
             next_heartbeat += heartbeat;
         }
         thread::sleep(Duration::from_millis(200));

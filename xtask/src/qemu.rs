@@ -31,7 +31,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use modem_sim::package::{PackageRules, verify_package};
+use modem_sim::package::{PackageRules, RejectReason, Rejection, verify_package};
 use modem_sim::{Model, SimVersion, synth};
 use sd_image::{Entry, Layout};
 
@@ -59,6 +59,10 @@ const TIMEOUT_PER_MIB: Duration = Duration::from_secs(60);
 /// How long the simulator may take to print its address, and to exit after QEMU closed the socket.
 const SIM_START_TIMEOUT: Duration = Duration::from_secs(30);
 const SIM_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the simulator's last output lines may take to arrive after it exited.
+const SIM_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// `--timeout` at most a day (and no `Instant` overflow).
+const MAX_TIMEOUT_SECONDS: u64 = 24 * 3600;
 /// The firmware's report line starts with this (`examples/firmware/src/main.rs`).
 const REPORT_PREFIX: &str = "{\"outcome\":";
 
@@ -70,9 +74,11 @@ usage: cargo xtask qemu [--image FILE] [--loader FILE] [--json] [--timeout SECON
                           installing 5.1.2.0 [39529], with a synthesized updater.elf)
   --loader FILE           a loader ELF (updater.elf / mtools.elf) to put on the card as well
   --json                  human text on stderr; stdout's last line is the firmware's JSON report
-  --timeout SECONDS       bound on the whole run (default 180 + 60 per MiB of package)
+  --timeout SECONDS       bound on the simulator and QEMU, not the builds (default 180 + 60 per
+                          MiB of package; at most 86400)
   --sim-firmware VERSION  the simulated modem's firmware, e.g. LR5.1.0.0-37000 (default: one build
-                          below the package's)
+                          below a full package's, a diff package's base build, or LR5.1.1.0-38638
+                          for the demo and for packages the simulator refuses)
   --sim-mode MODE         the simulated modem's starting mode: app (default), recovery, loader-wait";
 
 /// The parsed command line.
@@ -101,9 +107,12 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--json" => parsed.json = true,
             "--timeout" => {
                 let text = value()?;
-                let seconds: u64 =
-                    text.parse().ok().filter(|&s| s > 0).ok_or_else(|| {
-                        format!("--timeout wants a number of seconds, got `{text}`")
+                let seconds: u64 = text
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=MAX_TIMEOUT_SECONDS).contains(s))
+                    .ok_or_else(|| {
+                        format!("--timeout wants 1 to {MAX_TIMEOUT_SECONDS} seconds, got `{text}`")
                     })?;
                 parsed.timeout = Some(Duration::from_secs(seconds));
             }
@@ -186,7 +195,6 @@ pub fn run(args: &[String]) -> ExitCode {
 
 /// Everything between the arguments and the report.
 fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
-    let started = Instant::now();
     // The inputs first: a bad argument or file costs no build.
     let card = match Card::prepare(args) {
         Ok(card) => card,
@@ -200,7 +208,9 @@ fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
         Ok(qemu) => qemu,
         Err(e) => return Ended::Broken(e),
     };
-    if let Err(e) = crate::ci::ensure_target(firmware::TARGET) {
+    if !firmware::target_installed()
+        && let Err(e) = crate::ci::ensure_target(firmware::TARGET)
+    {
         return Ended::Broken(format!(
             "the firmware's target {} is not installed and could not be added: {e}",
             firmware::TARGET
@@ -225,7 +235,8 @@ fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
         Ok(sim) => sim,
         Err(e) => return Ended::Broken(e),
     };
-    let dir = work_dir();
+    // One directory per run: two runs at once must not share a card image under a live QEMU.
+    let dir = work_dir().join(format!("run-{}", std::process::id()));
     if let Err(e) = fs::create_dir_all(&dir) {
         return Ended::Broken(format!("cannot create {}: {e}", dir.display()));
     }
@@ -245,7 +256,6 @@ fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
         let mib = card.package.len().div_ceil(1 << 20) as u32;
         BASE_TIMEOUT + TIMEOUT_PER_MIB * mib
     });
-    let deadline = started + timeout;
     let paths = RunPaths {
         qemu: &qemu,
         sim: &sim,
@@ -254,10 +264,13 @@ fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
         sim_log: &dir.join("modem-sim.log"),
         qemu_log: &dir.join("qemu.log"),
     };
-    match run_processes(&paths, &modem, deadline, timeout, say) {
+    let ended = match run_processes(&paths, &modem, timeout, say) {
         Ok(finished) => Ended::Reported(finished),
         Err(e) => Ended::Broken(e),
-    }
+    };
+    // The card is a copy of the inputs (64 MiB, sparse); the logs stay.
+    let _ = fs::remove_file(&image_path);
+    ended
 }
 
 /// `target/qemu` (or under `$CARGO_TARGET_DIR`).
@@ -273,7 +286,7 @@ pub fn qemu_binary() -> Result<PathBuf, String> {
     if let Some(path) = host_tools::find_tool("qemu-system-arm") {
         return Ok(path);
     }
-    println!("qemu-system-arm not found; installing the Debian package qemu-system-arm");
+    eprintln!("qemu-system-arm not found; installing the Debian package qemu-system-arm");
     host_tools::apt_install(&["qemu-system-arm"])
         .map_err(|e| format!("qemu-system-arm is missing and could not be installed ({e})"))?;
     host_tools::find_tool("qemu-system-arm")
@@ -403,35 +416,24 @@ impl SimModem {
             (None, true) => DEMO_SIM_FIRMWARE.parse::<SimVersion>().ok(),
             (None, false) => None,
         };
-        let base = installed.as_ref().map(|v| v.build);
         let mut notes = Vec::new();
-        let verdicts = [
-            (
-                Model::Sqn3330,
-                verify_package(&card.package, &PackageRules::sqn3330(base)),
-            ),
-            (
-                Model::Gm02s,
-                verify_package(&card.package, &PackageRules::gm02s(base)),
-            ),
-        ];
-        let verified = verdicts
-            .iter()
-            .find_map(|(model, verdict)| Some((*model, verdict.as_ref().ok()?.target.clone()?)));
-        let (model, expected) = match verified {
-            Some((model, target)) => (model, Some(target)),
-            None => {
-                let (_, first) = &verdicts[0];
-                let why = match first {
-                    Err(rejection) => format!(
-                        "{} at byte {}: {}",
-                        rejection.reason, rejection.offset, rejection.detail
-                    ),
-                    Ok(_) => "it installs no firmware version".to_owned(),
-                };
+        let mut read = read_package(&card.package, installed.as_ref().map(|v| v.build));
+        // A diff applies on top of one build only: without --sim-firmware, install its base.
+        let mut diff_base = None;
+        if installed.is_none()
+            && let Err(rejection) = &read
+            && rejection.reason == RejectReason::DiffBaseMismatch
+            && let Some(base) = diff_base_of(rejection)
+        {
+            diff_base = Some(base);
+            read = read_package(&card.package, Some(base));
+        }
+        let (model, expected) = match read {
+            Ok((model, target)) => (model, Some(target)),
+            Err(rejection) => {
                 notes.push(format!(
-                    "the simulator's own check refuses {} ({why}); the firmware is expected to refuse it too",
-                    card.package_name
+                    "the simulator's own check refuses {} ({} at byte {}: {}); the firmware is expected to refuse it too",
+                    card.package_name, rejection.reason, rejection.offset, rejection.detail
                 ));
                 (Model::Sqn3330, None)
             }
@@ -439,22 +441,35 @@ impl SimModem {
         let firmware = match (&installed, &expected) {
             (Some(v), _) => v.lr(),
             (None, Some(target)) => {
-                let below = SimVersion {
+                let (build, why) = match diff_base {
+                    Some(base) => (base, "the base build of the diff package"),
+                    None => (
+                        target.build.saturating_sub(1),
+                        "one build below the package's",
+                    ),
+                };
+                let start = SimVersion {
                     text: target.text.clone(),
-                    build: target.build.saturating_sub(1),
+                    build,
                 };
                 notes.push(format!(
-                    "simulated modem runs {} (one build below the package's {}; --sim-firmware to choose)",
-                    below.lr(),
+                    "simulated modem runs {} ({why} {}; --sim-firmware to choose)",
+                    start.lr(),
                     target.showver()
                 ));
-                below.lr()
+                start.lr()
             }
-            (None, None) => "LR5.1.1.0-38638".to_owned(),
+            (None, None) => {
+                notes.push(format!(
+                    "simulated modem runs {DEMO_SIM_FIRMWARE} (the package says nothing usable)"
+                ));
+                DEMO_SIM_FIRMWARE.to_owned()
+            }
         };
         if card.demo {
             notes.push(format!(
-                "no --image: a synthesized package installing {DEMO_TARGET} (no Sequans firmware is bundled)"
+                "no --image: a synthesized package installing {DEMO_TARGET} (no Sequans firmware is \
+                 bundled); simulated modem runs {DEMO_SIM_FIRMWARE}"
             ));
         }
         Ok(SimModem {
@@ -472,6 +487,51 @@ impl SimModem {
             Model::Gm02s => "gm02s",
         }
     }
+}
+
+/// The simulator's reading of `package` on a modem with `installed` (SQN3330 word order first, then
+/// GM02S): the model it fits and the version it installs; else a diff-base refusal of either model,
+/// else the SQN3330 refusal.
+fn read_package(package: &[u8], installed: Option<u32>) -> Result<(Model, SimVersion), Rejection> {
+    let mut first_refusal = None;
+    for (model, rules) in [
+        (Model::Sqn3330, PackageRules::sqn3330(installed)),
+        (Model::Gm02s, PackageRules::gm02s(installed)),
+    ] {
+        match verify_package(package, &rules) {
+            Ok(summary) => match summary.target {
+                Some(target) => return Ok((model, target)),
+                None => {
+                    first_refusal.get_or_insert(Rejection {
+                        reason: RejectReason::NoTargetVersion,
+                        offset: 0,
+                        detail: "the package installs no firmware version (no fff component)"
+                            .to_owned(),
+                    });
+                }
+            },
+            // The package fits this model but wants another installed build: the most useful answer.
+            Err(rejection) if rejection.reason == RejectReason::DiffBaseMismatch => {
+                return Err(rejection);
+            }
+            Err(rejection) => {
+                first_refusal.get_or_insert(rejection);
+            }
+        }
+    }
+    Err(first_refusal.unwrap_or(Rejection {
+        reason: RejectReason::Empty,
+        offset: 0,
+        detail: String::new(),
+    }))
+}
+
+/// The base build a diff package applies on top of, from the simulator's refusal ("fff DIFF to
+/// 5.1.2.0 [39529] requires base build 39528, but …", `sim/src/package/fff.rs`).
+fn diff_base_of(rejection: &Rejection) -> Option<u32> {
+    let rest = rejection.detail.split("requires base build ").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 struct RunPaths<'a> {
@@ -580,11 +640,16 @@ impl Finished {
             );
         };
         let want = expected.lr();
-        let sim_agrees = self.sim_installed.as_deref() == Some(&want)
+        // The simulator's flash changed to the package's version: it was not there before, and is
+        // installed and running now.
+        let sim_agrees = self.sim_before != want
+            && self.sim_installed.as_deref() == Some(&want)
             && self.sim_running.as_deref() == Some(&want);
-        let firmware_agrees = after.is_some()
-            && after == expected_text
-            && after.as_deref() == Some(&*expected.showver());
+        // The firmware read back the package's version; it named the target by version, or by build
+        // alone for a diff package whose name gives no version.
+        let named_target = [expected.showver(), format!("build {}", expected.build)];
+        let firmware_agrees = after.as_deref() == Some(&*expected.showver())
+            && expected_text.is_some_and(|t| named_target.contains(&t));
         if firmware_code == Some(0) && sim_agrees && firmware_agrees {
             (
                 0,
@@ -612,10 +677,11 @@ impl Finished {
 fn run_processes(
     paths: &RunPaths<'_>,
     modem: &SimModem,
-    deadline: Instant,
     timeout: Duration,
     say: Say,
 ) -> Result<Finished, String> {
+    // The bound covers the simulator and QEMU (the builds before it are cargo's business).
+    let deadline = Instant::now() + timeout;
     let RunningSim {
         process: mut sim,
         host,
@@ -689,8 +755,13 @@ fn run_processes(
             Err(RecvTimeoutError::Timeout) => {
                 drop(qemu);
                 drop(sim);
+                let what = if report.is_some() {
+                    "QEMU did not end after the firmware's report"
+                } else {
+                    "no report from the firmware"
+                };
                 return Err(format!(
-                    "timed out after {}s without the firmware's report; QEMU and modem-sim were stopped (logs: {}, {})",
+                    "timed out after {}s: {what}; QEMU and modem-sim were stopped (logs: {}, {})",
                     timeout.as_secs(),
                     paths.qemu_log.display(),
                     paths.sim_log.display()
@@ -703,7 +774,15 @@ fn run_processes(
     let qemu_code = qemu.child.wait().ok().and_then(|status| status.code());
     // QEMU's exit closed the socket: the simulator (`--once`) prints its final state and exits.
     sim.stop_within(SIM_EXIT_TIMEOUT);
-    let sim_state: Vec<String> = sim_lines.try_iter().collect();
+    // Its last lines may still be on their way through the reader and log threads: take them until
+    // the stream closes (bounded, should a grandchild hold the pipe open).
+    let mut sim_state = Vec::new();
+    let drain_until = Instant::now() + SIM_DRAIN_TIMEOUT;
+    while let Ok(line) =
+        sim_lines.recv_timeout(drain_until.saturating_duration_since(Instant::now()))
+    {
+        sim_state.push(line);
+    }
     let state_field = |name: &str| {
         sim_state.iter().find_map(|line| {
             let rest = line.trim_start().strip_prefix(name)?;
@@ -826,8 +905,16 @@ pub struct BenchFigures {
 /// Runs the demo upgrade in QEMU (log on stderr) for the bench. `Ok(None)` with a "skipped" line
 /// when QEMU or the target is unavailable; `Err` when the run is not a verified upgrade.
 pub fn bench_run() -> Result<Option<BenchFigures>, String> {
-    if let Err(e) = qemu_binary().and_then(|_| crate::ci::ensure_target(firmware::TARGET)) {
-        eprintln!("skipped: firmware_stack_peak_bytes, firmware_qemu_transfer_bytes_per_s ({e})");
+    // The bench measures what is there; it installs nothing.
+    let missing = if host_tools::find_tool("qemu-system-arm").is_none() {
+        Some("qemu-system-arm not installed; `cargo xtask qemu` installs it")
+    } else if !firmware::target_installed() {
+        Some("target thumbv7m-none-eabi not installed; `cargo xtask qemu` installs it")
+    } else {
+        None
+    };
+    if let Some(why) = missing {
+        eprintln!("skipped: firmware_stack_peak_bytes, firmware_qemu_transfer_bytes_per_s ({why})");
         return Ok(None);
     }
     let finished = match upgrade_in_qemu(&Args::default(), Say { json: true }) {
@@ -976,15 +1063,22 @@ pub fn ci_step() -> Result<Option<String>, String> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+        // stdout (the `--json` report) is captured; the log goes to stderr, shown live.
         command
-            .status()
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
             .map_err(|e| format!("could not run cargo xtask qemu: {e}"))
     };
-    let status = xtask(&[])?;
-    if !status.success() {
-        return Err(format!("cargo xtask qemu: no verified upgrade ({status})"));
+    let demo = xtask(&["--json"])?;
+    println!("{}", String::from_utf8_lossy(&demo.stdout).trim_end());
+    if !demo.status.success() {
+        return Err(format!(
+            "cargo xtask qemu --json: no verified upgrade ({})",
+            demo.status
+        ));
     }
-    let dir = work_dir();
+    let dir = work_dir().join(format!("ci-{}", std::process::id()));
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let damaged = dir.join("damaged-package.dup");
     let mut package = synth::full_dup(Model::Sqn3330, DEMO_TARGET, DEMO_FFF_CODE_LEN);
@@ -993,13 +1087,25 @@ pub fn ci_step() -> Result<Option<String>, String> {
     fs::write(&damaged, &package)
         .map_err(|e| format!("cannot write {}: {e}", damaged.display()))?;
     let path = damaged.to_string_lossy().into_owned();
-    let status = xtask(&["--image", &path])?;
-    match status.code() {
-        Some(2) => Ok(None),
-        _ => Err(format!(
-            "cargo xtask qemu --image {path}: expected the firmware to refuse the damaged package \
-             with the modem untouched (exit 2), got {status}"
-        )),
+    let output = xtask(&["--image", &path, "--json"])?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = stdout.lines().next_back().unwrap_or("");
+    println!("{report}");
+    let _ = fs::remove_dir_all(&dir);
+    // Refused for the damage itself (the library's `ImageInvalid`), not for anything else.
+    let error = json_string_field(report, "error").unwrap_or_default();
+    let refused = output.status.code() == Some(2)
+        && json_string_field(report, "outcome").as_deref() == Some("rejected")
+        && error.starts_with("the package is damaged");
+    if refused {
+        Ok(None)
+    } else {
+        Err(format!(
+            "cargo xtask qemu --image {path} --json: expected the firmware to refuse the damaged \
+             package (\"the package is damaged …\") with the modem untouched (exit 2), got {} and \
+             the report {report}",
+            output.status
+        ))
     }
 }
 
@@ -1091,14 +1197,32 @@ mod tests {
     }
 
     fn finished(outcome: &str, after: &str, code: i32, sim: &str) -> Finished {
+        finished_from(
+            outcome,
+            after,
+            "5.1.1.0 [38638]",
+            code,
+            "LR5.1.1.0-38637",
+            sim,
+        )
+    }
+
+    fn finished_from(
+        outcome: &str,
+        after: &str,
+        expected: &str,
+        code: i32,
+        before: &str,
+        sim: &str,
+    ) -> Finished {
         Finished {
             report: format!(
-                r#"{{"outcome":"{outcome}","version_before":"5.1.1.0 [38637]","version_after":"{after}","expected_version":"5.1.1.0 [38638]"}}"#
+                r#"{{"outcome":"{outcome}","version_before":"5.1.1.0 [38637]","version_after":"{after}","expected_version":"{expected}"}}"#
             ),
             qemu_code: Some(code),
             sim_installed: Some(sim.to_owned()),
             sim_running: Some(sim.to_owned()),
-            sim_before: "LR5.1.1.0-38637".to_owned(),
+            sim_before: before.to_owned(),
             stack_peak: None,
             expected: Some(SimVersion {
                 text: "5.1.1.0".into(),
@@ -1135,6 +1259,56 @@ mod tests {
             let (got, why) = finished(outcome, after, qemu, sim).verdict();
             assert_eq!(got, code, "{outcome} {after} {qemu} {sim}: {why}");
         }
+        let upgraded = |expected, before| {
+            finished_from(
+                "upgraded",
+                "5.1.1.0 [38638]",
+                expected,
+                0,
+                before,
+                "LR5.1.1.0-38638",
+            )
+            .verdict()
+            .0
+        };
+        // The modem already ran the package's version: a firmware claiming "upgraded" proves nothing.
+        assert_eq!(upgraded("5.1.1.0 [38638]", "LR5.1.1.0-38638"), 1);
+        // A diff package's target named by build alone.
+        assert_eq!(upgraded("build 38638", "LR5.1.1.0-38630"), 0);
+        assert_eq!(upgraded("build 38639", "LR5.1.1.0-38630"), 1);
+    }
+
+    #[test]
+    fn a_diff_package_starts_the_modem_on_its_base_build() {
+        let package = synth::diff_dup(Model::Sqn3330, 39528, "5.1.2.0 [39529]");
+        let card = Card {
+            package_name: "upgdiff_39528-to-39529.dup".to_owned(),
+            package,
+            loader: None,
+            demo: false,
+        };
+        let modem = SimModem::for_card(&card, &Args::default()).unwrap();
+        assert_eq!(modem.firmware, "LR5.1.2.0-39528");
+        assert_eq!(
+            modem.expected.map(|v| v.lr()).as_deref(),
+            Some("LR5.1.2.0-39529")
+        );
+        // A full package: one build below; a package the simulator refuses: the demo's firmware.
+        let full = Card {
+            package: synth::full_dup(Model::Sqn3330, "5.1.2.0 [39529]", 1000),
+            ..card
+        };
+        let modem = SimModem::for_card(&full, &Args::default()).unwrap();
+        assert_eq!(modem.firmware, "LR5.1.2.0-39528");
+        let garbage = Card {
+            package: b"not a package".to_vec(),
+            ..full
+        };
+        let modem = SimModem::for_card(&garbage, &Args::default()).unwrap();
+        assert_eq!(
+            (modem.firmware.as_str(), modem.expected),
+            (DEMO_SIM_FIRMWARE, None)
+        );
     }
 
     #[test]
