@@ -526,8 +526,8 @@ fn read_package(package: &[u8], installed: Option<u32>) -> Result<(Model, SimVer
     }))
 }
 
-/// The base build a diff package applies on top of, from the simulator's refusal ("fff DIFF to
-/// 5.1.2.0 [39529] requires base build 39528, but …", `sim/src/package/fff.rs`).
+/// The base build a diff package applies on top of, from the simulator's refusal (`fff DIFF to
+/// 5.1.2.0 [39529] requires base build 39528, but …`, made in `sim/src/package/fff.rs`).
 fn diff_base_of(rejection: &Rejection) -> Option<u32> {
     let rest = rejection.detail.split("requires base build ").nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
