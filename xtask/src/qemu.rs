@@ -263,6 +263,7 @@ fn upgrade_in_qemu(args: &Args, say: Say) -> Ended {
         image: &image_path,
         sim_log: &dir.join("modem-sim.log"),
         qemu_log: &dir.join("qemu.log"),
+        sim_transcript: &dir.join("modem-sim.transcript"),
     };
     let ended = match run_processes(&paths, &modem, timeout, say) {
         Ok(finished) => Ended::Reported(finished),
@@ -540,6 +541,7 @@ struct RunPaths<'a> {
     elf: &'a Path,
     image: &'a Path,
     sim_log: &'a Path,
+    sim_transcript: &'a Path,
     qemu_log: &'a Path,
 }
 
@@ -837,6 +839,8 @@ fn start_sim(paths: &RunPaths<'_>, modem: &SimModem) -> Result<RunningSim, Strin
             SIM_BOOT_SECONDS,
         ],
     );
+    // Every byte both ways, timestamped, for a run that goes wrong (written when it exits).
+    command.arg("--transcript").arg(paths.sim_transcript);
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
