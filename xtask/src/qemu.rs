@@ -530,8 +530,13 @@ fn read_package(package: &[u8], installed: Option<u32>) -> Result<(Model, SimVer
 /// The base build a diff package applies on top of, from the simulator's refusal (`fff DIFF to
 /// 5.1.2.0 [39529] requires base build 39528, but …`, made in `sim/src/package/fff.rs`).
 fn diff_base_of(rejection: &Rejection) -> Option<u32> {
-    let rest = rejection.detail.split("requires base build ").nth(1)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    u32::try_from(number_after(&rejection.detail, "requires base build ")?).ok()
+}
+
+/// The decimal number right after the first `needle` in `text`.
+fn number_after(text: &str, needle: &str) -> Option<u64> {
+    let rest = text.split_once(needle)?.1;
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
     digits.parse().ok()
 }
 
@@ -552,19 +557,17 @@ struct Stopped {
 }
 
 impl Stopped {
-    /// Waits up to `patience` for the process to exit by itself; then kills it. Returns whether it
-    /// had exited by itself.
-    fn stop_within(&mut self, patience: Duration) -> bool {
+    /// Waits up to `patience` for the process to exit by itself; then kills it.
+    fn stop_within(&mut self, patience: Duration) {
         let until = Instant::now() + patience;
         while Instant::now() < until {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return true;
+                return;
             }
             thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        false
     }
 }
 
@@ -884,17 +887,12 @@ fn start_sim(paths: &RunPaths<'_>, modem: &SimModem) -> Result<RunningSim, Strin
 
 /// `RAM: 20 bytes of statics, stack peak 28448 bytes` → 28448.
 fn stack_peak_of(line: &str) -> Option<u64> {
-    let rest = line.strip_prefix("RAM: ")?.split("stack peak ").nth(1)?;
-    rest.split(' ').next()?.parse().ok()
+    number_after(line.strip_prefix("RAM: ")?, "stack peak ")
 }
 
 /// The `ms` of phase `name` in the report's `phases` array.
 fn phase_ms(report: &str, name: &str) -> Option<u64> {
-    let rest = report
-        .split(&format!("{{\"name\":\"{name}\",\"ms\":"))
-        .nth(1)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+    number_after(report, &format!("{{\"name\":\"{name}\",\"ms\":"))
 }
 
 /// What `cargo xtask bench` takes from a QEMU run of the demo card.
@@ -941,9 +939,7 @@ pub fn bench_run() -> Result<Option<BenchFigures>, String> {
 
 /// The value of `"key":123` in the firmware's flat JSON object.
 fn json_number_field(json: &str, key: &str) -> Option<u64> {
-    let rest = json.split(&format!("\"{key}\":")).nth(1)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
+    number_after(json, &format!("\"{key}\":"))
 }
 
 /// `modem-sim: listening on 127.0.0.1:40123` → `("127.0.0.1", 40123)`.
